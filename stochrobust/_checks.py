@@ -1,0 +1,313 @@
+"""Input validation, typed errors and the model-state guard.
+
+Every public function of stochrobust validates its inputs with the helpers below, so that
+bad input fails early with a message of the form ``"<argument>: expected <what>, got
+<received>"``. The exceptions subclass the built-in ``ValueError`` / ``TypeError`` so that
+existing ``except ValueError`` handlers keep working.
+
+The :func:`frozen` context manager puts a model into evaluation mode with frozen parameters
+and restores *everything* (per-module train/eval flags, ``requires_grad``) on exit, also when
+an exception is raised. It is what keeps attack solvers from leaking gradients into
+weights, flipping the caller's mode or updating BatchNorm statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ModelError",
+    "NonFiniteError",
+    "RangeError",
+    "ShapeError",
+    "StochRobustError",
+    "StochRobustTypeError",
+    "frozen",
+]
+
+
+class StochRobustError(Exception):
+    """Base class of every error raised by stochrobust's input validation."""
+
+
+class ShapeError(StochRobustError, ValueError):
+    """A tensor has the wrong number of dimensions or the wrong size."""
+
+
+class RangeError(StochRobustError, ValueError):
+    """A number is outside its admissible range (e.g. a negative ε or σ)."""
+
+
+class NonFiniteError(StochRobustError, ValueError):
+    """A tensor holds NaN or ±Inf where finite values are required."""
+
+
+class ModelError(StochRobustError, ValueError):
+    """A user model misbehaves: wrong output shape, non-finite output, no gradient path."""
+
+
+class StochRobustTypeError(StochRobustError, TypeError):
+    """An argument has the wrong type."""
+
+
+def describe(x: object) -> str:
+    """Short human description of ``x`` for error messages."""
+    if isinstance(x, torch.Tensor):
+        return f"tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"
+
+
+def check_tensor(x: object, name: str) -> torch.Tensor:
+    """Check that ``x`` is a floating-point tensor and return it."""
+    if not isinstance(x, torch.Tensor):
+        raise StochRobustTypeError(f"{name}: expected a torch.Tensor, got {describe(x)}")
+    if not (x.is_floating_point() or x.is_complex()):
+        raise StochRobustTypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def check_ndim(x: torch.Tensor, name: str, ndim: int | Sequence[int], what: str = "") -> None:
+    """Check the number of dimensions of ``x``."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in allowed:
+        dims = " or ".join(str(d) for d in allowed)
+        layout = f" {what}" if what else ""
+        raise ShapeError(f"{name}: expected a {dims}-D tensor{layout}, got shape {tuple(x.shape)}")
+
+
+def check_image(x: object, name: str, *, finite: bool = True) -> torch.Tensor:
+    """Check that ``x`` is a finite floating-point image batch of shape ``(N, C, H, W)``."""
+    t = check_tensor(x, name)
+    check_ndim(t, name, 4, "(N, C, H, W)")
+    if t.shape[0] == 0:
+        raise ShapeError(f"{name}: expected a non-empty batch, got shape {tuple(t.shape)}")
+    if finite:
+        check_finite(t, name)
+    return t
+
+
+def check_batch(x: object, name: str, *, finite: bool = True) -> torch.Tensor:
+    """Check that ``x`` is a non-empty floating-point batch ``(N, ...)`` with ``N ≥ 1``."""
+    t = check_tensor(x, name)
+    if t.ndim < 1 or t.shape[0] == 0:
+        raise ShapeError(
+            f"{name}: expected a non-empty batch with a leading batch dimension, "
+            f"got shape {tuple(t.shape)}"
+        )
+    if finite:
+        check_finite(t, name)
+    return t
+
+
+def check_features(x: object, name: str, *, finite: bool = True) -> torch.Tensor:
+    """Check that ``x`` is a non-empty floating-point feature matrix of shape ``(N, D)``."""
+    t = check_tensor(x, name)
+    check_ndim(t, name, 2, "(N, D)")
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ShapeError(f"{name}: expected a non-empty (N, D) matrix, got shape {tuple(t.shape)}")
+    if finite:
+        check_finite(t, name)
+    return t
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise :class:`NonFiniteError` if ``x`` holds NaN or ±Inf (one host sync)."""
+    if not bool(torch.isfinite(x).all()):
+        n_nan = int(torch.isnan(x).sum())
+        n_inf = int(torch.isinf(x).sum())
+        raise NonFiniteError(
+            f"{name}: expected finite values, got {n_nan} NaN and {n_inf} Inf entries "
+            f"in a tensor of shape {tuple(x.shape)}"
+        )
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    """Check that two tensors have the same shape."""
+    if a.shape != b.shape:
+        raise ShapeError(
+            f"{name_b}: expected the shape of {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
+        )
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """Check that ``value`` is a finite real number in the given interval; return it as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = float(value)
+        else:
+            raise StochRobustTypeError(f"{name}: expected a real number, got {describe(value)}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise NonFiniteError(f"{name}: expected a finite number, got {v}")
+    lo_ok = low is None or (v >= low if low_inclusive else v > low)
+    hi_ok = high is None or (v <= high if high_inclusive else v < high)
+    if not (lo_ok and hi_ok):
+        lb = "-inf" if low is None else f"{low:g}"
+        hb = "inf" if high is None else f"{high:g}"
+        lo_br = "[" if (low_inclusive and low is not None) else "("
+        hi_br = "]" if (high_inclusive and high is not None) else ")"
+        raise RangeError(f"{name}: expected a number in {lo_br}{lb}, {hb}{hi_br}, got {v:g}")
+    return v
+
+
+def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
+    """Check that ``value`` is a finite number ``> 0`` (or ``≥ 0`` with ``allow_zero``)."""
+    return check_number(value, name, low=0.0, low_inclusive=allow_zero)
+
+
+def check_probability(value: object, name: str) -> float:
+    """Check that ``value`` lies in the open interval (0, 1)."""
+    return check_number(value, name, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+
+
+def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
+    """Check that ``value`` is an integer (not a bool), optionally ``≥ minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise StochRobustTypeError(f"{name}: expected an integer, got {describe(value)}")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise RangeError(f"{name}: expected an integer >= {minimum}, got {v}")
+    return v
+
+
+def check_eps(
+    eps: float | torch.Tensor,
+    batch_size: int,
+    *,
+    name: str = "eps",
+    allow_zero: bool = True,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Validate a radius given as a number or a per-sample ``(B,)`` tensor.
+
+    Returns a ``(B,)`` tensor on ``device`` in ``dtype``. A tensor radius is checked for
+    negative and non-finite entries, which costs one host synchronisation on accelerators;
+    call this once at an API boundary, never inside an iteration loop.
+    """
+    if isinstance(eps, torch.Tensor):
+        if eps.ndim == 0:
+            eps = eps.reshape(1).expand(batch_size)
+        if eps.ndim != 1 or eps.shape[0] != batch_size:
+            raise ShapeError(
+                f"{name}: expected a number or a tensor of shape ({batch_size},), "
+                f"got shape {tuple(eps.shape)}"
+            )
+        if eps.is_complex() or not (eps.is_floating_point() or eps.dtype in _INT_DTYPES):
+            raise StochRobustTypeError(f"{name}: expected a real tensor, got dtype {eps.dtype}")
+        check_finite(eps.double(), name)
+        bad = (eps < 0) if allow_zero else (eps <= 0)
+        if bool(bad.any()):
+            rel = ">= 0" if allow_zero else "> 0"
+            raise RangeError(
+                f"{name}: expected every entry {rel}, got minimum {float(eps.min()):g}"
+            )
+        return eps.to(device=device, dtype=dtype)
+    v = check_positive(eps, name, allow_zero=allow_zero)
+    return torch.full((batch_size,), v, device=device, dtype=dtype)
+
+
+_INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def check_generator(generator: object, name: str = "generator") -> torch.Generator | None:
+    """Check that ``generator`` is ``None`` or a :class:`torch.Generator`."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise StochRobustTypeError(
+            f"{name}: expected a torch.Generator or None, got {describe(generator)}"
+        )
+    return generator
+
+
+def check_callable(model: object, name: str = "model") -> None:
+    """Check that ``model`` can be called."""
+    if not callable(model):
+        raise StochRobustTypeError(
+            f"{name}: expected a callable or nn.Module, got {describe(model)}"
+        )
+
+
+def modules_of(model: object) -> list[nn.Module]:
+    """The ``nn.Module`` objects whose state a model call may touch.
+
+    ``model`` itself when it is a module, the module bound to it when it is a bound method
+    of one, and nothing for other callables (their state cannot be seen from outside).
+    """
+    if isinstance(model, nn.Module):
+        return [model]
+    owner = getattr(model, "__self__", None)
+    if isinstance(owner, nn.Module):
+        return [owner]
+    return []
+
+
+@contextlib.contextmanager
+def frozen(
+    model: object, *, eval_mode: bool = True, freeze_parameters: bool = True
+) -> Iterator[None]:
+    """Evaluate ``model`` in eval mode with frozen parameters, restoring its state on exit.
+
+    On entry every submodule is put into eval mode (so BatchNorm uses, and does not update,
+    its running statistics; dropout is off) and every parameter gets
+    ``requires_grad=False`` (so backward passes through the model compute no weight
+    gradients and leave ``.grad`` untouched). On exit — also when an exception propagates —
+    each submodule's own ``training`` flag and each parameter's ``requires_grad`` are
+    restored exactly as they were, so mixed-mode models come back unchanged.
+
+    Args:
+        model: an ``nn.Module``, a bound method of one, or any other callable (then nothing
+            is changed).
+        eval_mode: switch submodules to eval mode.
+        freeze_parameters: set ``requires_grad=False`` on the parameters.
+
+    Yields:
+        Nothing; use as a context manager.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)).train()
+        >>> with frozen(net):
+        ...     (net.training, next(net.parameters()).requires_grad)
+        (False, False)
+        >>> (net.training, next(net.parameters()).requires_grad)
+        (True, True)
+    """
+    mods = modules_of(model)
+    modes: list[tuple[nn.Module, bool]] = []
+    flags: list[tuple[nn.Parameter, bool]] = []
+    seen: set[int] = set()
+    for root in mods:
+        for m in root.modules():
+            if id(m) not in seen:
+                seen.add(id(m))
+                modes.append((m, m.training))
+        for p in root.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                flags.append((p, p.requires_grad))
+    try:
+        if eval_mode:
+            for m, _ in modes:
+                m.training = False
+        if freeze_parameters:
+            for p, _ in flags:
+                p.requires_grad_(False)
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        for p, req in flags:
+            p.requires_grad_(req)

@@ -1,0 +1,385 @@
+"""Fused evaluation of a restoration model on many random seeds.
+
+Almost every primitive of stochrobust evaluates a model on many random draws for the same
+input: K seeds for the same-seed sensitivity ([O23] eq. 6), n noise draws for median
+smoothing, 32 samples for the per-pixel diversity. :class:`Estimator` owns that hot path:
+it repeats ``y`` from ``(B, ...)`` to ``(B·n, ...)``, draws the seeds ``(B, n, ...)`` with an
+explicit :class:`torch.Generator`, calls the model once per chunk of at most ``max_batch``
+rows and returns ``(B, n, ...)``. There is no Python loop over seeds; gradients flow back to
+``y`` (and to any perturbation added to it) through the expansion.
+
+References:
+    [O23] Ohayon, Adrai, Elad, Michaeli. Reasons for the Superiority of Stochastic
+    Estimators over Deterministic Ones. ICML 2023, §2 and §5 (``x̂ = G(y, z)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeAlias
+
+import torch
+
+from stochrobust._checks import (
+    ModelError,
+    ShapeError,
+    StochRobustTypeError,
+    check_callable,
+    check_finite,
+    check_generator,
+    check_int,
+    check_tensor,
+    describe,
+    frozen,
+)
+
+__all__ = ["Estimator", "Seeds", "as_estimator"]
+
+Seeds: TypeAlias = torch.Tensor | Sequence["Seeds"] | Mapping[str, "Seeds"]
+"""A seed: a tensor, or a tuple / list / dict of seeds (e.g. one tensor per U-Net level)."""
+
+SeedSampler: TypeAlias = Callable[[int, torch.Tensor, "torch.Generator | None"], Seeds]
+
+
+def _tree_map(fn: Callable[[torch.Tensor], torch.Tensor], tree: Seeds) -> Seeds:
+    if isinstance(tree, torch.Tensor):
+        return fn(tree)
+    if isinstance(tree, Mapping):
+        return {k: _tree_map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_tree_map(fn, v) for v in tree)
+    raise StochRobustTypeError(
+        f"seeds: expected a tensor or a tuple/list/dict of tensors, got {describe(tree)}"
+    )
+
+
+class _RowSlice:
+    """Callable selecting rows ``start:stop`` of a tensor (binds the loop variables)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        return t[self.start : self.stop]
+
+
+def _tree_leaves(tree: Seeds) -> list[torch.Tensor]:
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, Mapping):
+        return [leaf for v in tree.values() for leaf in _tree_leaves(v)]
+    if isinstance(tree, (tuple, list)):
+        return [leaf for v in tree for leaf in _tree_leaves(v)]
+    raise StochRobustTypeError(
+        f"seeds: expected a tensor or a tuple/list/dict of tensors, got {describe(tree)}"
+    )
+
+
+class Estimator:
+    """Wrap any torch restoration model as a (possibly stochastic) estimator.
+
+    Deterministic when ``seed_shape`` and ``seed_sampler`` are both ``None``: the model is
+    called as ``model(y)``. Otherwise it is stochastic and called as ``model(y, z)`` with a
+    random seed ``z``.
+
+    Args:
+        model: an ``nn.Module`` or any callable mapping a batch ``y`` (and a seed batch ``z``)
+            to an output batch with the same leading size.
+        seed_shape: per-sample shape of ``z``; seeds are standard normal, drawn in ``y``'s
+            dtype and on ``y``'s device.
+        seed_sampler: ``seed_sampler(batch_size, y, generator)`` returns ``batch_size`` seeds
+            (leading dimension ``batch_size``) as a tensor or a tuple/list/dict of tensors,
+            for other seed laws (e.g. ``Z ~ U[0, 1]``) or seeds made of several tensors.
+            ``y`` is the ``(B, ...)`` input, given for its dtype, device and sizes.
+        max_batch: at most this many rows of the fused ``(B·n)`` batch go into one model
+            call (``None``: all rows in one call). Bounds the activation memory of a single
+            call; with gradients enabled the autograd graph of all chunks is still kept.
+        eval_mode: evaluate the model in eval mode (default), restoring the caller's mode
+            afterwards, so that BatchNorm statistics are never updated and dropout is off.
+            Pass ``False`` to keep the caller's mode, e.g. for training-time losses.
+
+    Raises:
+        StochRobustTypeError: ``model`` is not callable, ``seed_sampler`` is not callable or
+            ``seed_shape`` is not a sequence of integers.
+        RangeError: ``max_batch < 1`` or a negative entry in ``seed_shape``.
+
+    Shape:
+        - ``y``: ``(B, *in_shape)``; seeds: leading ``(B, n)``; outputs: ``(B, n, *out_shape)``.
+
+    References:
+        [O23] eq. 6 (the same seeds ``Z_1..Z_K`` for clean and perturbed inputs) and
+        §6.1 (``G(Y, Z)``, ``Z = 0`` for deterministic models).
+
+    Example:
+        >>> net = lambda y, z: y + 0.1 * z
+        >>> est = Estimator(net, seed_shape=(1, 4, 4))
+        >>> y = torch.zeros(2, 1, 4, 4)
+        >>> est.sample(y, 5, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([2, 5, 1, 4, 4])
+        >>> est.is_stochastic, Estimator(torch.nn.Identity()).is_stochastic
+        (True, False)
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., torch.Tensor],
+        seed_shape: Sequence[int] | None = None,
+        seed_sampler: SeedSampler | None = None,
+        max_batch: int | None = None,
+        eval_mode: bool = True,
+    ) -> None:
+        check_callable(model, "model")
+        if isinstance(model, Estimator):
+            raise StochRobustTypeError(
+                "model: expected a torch model, got an Estimator (use it directly, or "
+                "stochrobust.as_estimator to accept both)"
+            )
+        if seed_shape is not None and seed_sampler is not None:
+            raise StochRobustTypeError(
+                "seed_sampler: expected None when seed_shape is given (pass one of them), "
+                f"got {describe(seed_sampler)}"
+            )
+        if seed_shape is not None:
+            if isinstance(seed_shape, int) or not isinstance(seed_shape, Sequence):
+                raise StochRobustTypeError(
+                    f"seed_shape: expected a tuple of integers, got {describe(seed_shape)}"
+                )
+            seed_shape = tuple(check_int(s, "seed_shape", minimum=0) for s in seed_shape)
+        if seed_sampler is not None:
+            check_callable(seed_sampler, "seed_sampler")
+        if max_batch is not None:
+            max_batch = check_int(max_batch, "max_batch", minimum=1)
+        self.model = model
+        self.seed_shape: tuple[int, ...] | None = (
+            tuple(seed_shape) if seed_shape is not None else None
+        )
+        self.seed_sampler = seed_sampler
+        self.max_batch = max_batch
+        self.eval_mode = bool(eval_mode)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def is_stochastic(self) -> bool:
+        """``True`` when the model takes a random seed ``z``."""
+        return self.seed_shape is not None or self.seed_sampler is not None
+
+    def __repr__(self) -> str:
+        kind = "stochastic" if self.is_stochastic else "deterministic"
+        seed = (
+            f", seed_shape={self.seed_shape}"
+            if self.seed_shape is not None
+            else (", seed_sampler=..." if self.seed_sampler is not None else "")
+        )
+        return f"Estimator({kind}{seed}, max_batch={self.max_batch}, model={self.model!r})"
+
+    # ------------------------------------------------------------------ seeds
+    def sample_seeds(
+        self, y: torch.Tensor, n: int, generator: torch.Generator | None = None
+    ) -> Seeds:
+        """Draw ``n`` seeds per input.
+
+        Args:
+            y: input batch; gives the batch size ``B``, dtype and device.
+            n: number of seeds per input (``≥ 1``).
+            generator: random generator; the same generator state gives the same seeds.
+                A generator on another device than ``y`` is allowed: the draw happens on
+                the generator's device and is moved to ``y``'s.
+
+        Returns:
+            Seeds with leading dims ``(B, n)``. For a deterministic estimator: an empty
+            ``(B, n, 0)`` tensor that only carries ``B`` and ``n`` (the model never sees it).
+
+        Shape:
+            - ``y``: ``(B, *in_shape)``; result leaves: ``(B, n, *seed_shape)``.
+
+        References:
+            [O23] eq. 6: the seeds ``Z_1..Z_K`` shared by the clean and perturbed passes.
+
+        Example:
+            >>> est = Estimator(lambda y, z: y + z, seed_shape=(3,))
+            >>> est.sample_seeds(torch.zeros(2, 3), 4).shape
+            torch.Size([2, 4, 3])
+        """
+        y = self._check_input(y)
+        n = check_int(n, "n", minimum=1)
+        check_generator(generator)
+        batch = y.shape[0]
+        if not self.is_stochastic:
+            return y.new_empty((batch, n, 0))
+        rows = batch * n
+        if self.seed_shape is not None:
+            dev = generator.device if generator is not None else y.device
+            z = torch.randn(
+                (rows, *self.seed_shape), generator=generator, dtype=y.dtype, device=dev
+            )
+            seeds: Seeds = z.to(y.device)
+        else:
+            assert self.seed_sampler is not None
+            seeds = self.seed_sampler(rows, y, generator)
+
+        def unflatten(t: torch.Tensor) -> torch.Tensor:
+            if not isinstance(t, torch.Tensor) or t.ndim < 1 or t.shape[0] != rows:
+                raise ModelError(
+                    f"seed_sampler: expected tensors with leading dimension {rows} "
+                    f"(= B·n = {batch}·{n}), got {describe(t)}"
+                )
+            return t.reshape(batch, n, *t.shape[1:])
+
+        return _tree_map(unflatten, seeds)
+
+    # ------------------------------------------------------------------ evaluation
+    def __call__(self, y: torch.Tensor, z: Seeds | None = None) -> torch.Tensor:
+        """Evaluate the model once per row: ``model(y)`` or ``model(y, z)``.
+
+        Args:
+            y: input batch.
+            z: seeds with leading dimension ``B`` (required iff the estimator is stochastic).
+
+        Returns:
+            The model output, ``(B, *out_shape)``.
+
+        Raises:
+            StochRobustTypeError: ``z`` given to a deterministic estimator or missing for a
+                stochastic one.
+            ModelError: the model returns something else than a tensor with ``B`` rows.
+
+        Example:
+            >>> Estimator(lambda y: 2 * y)(torch.ones(2, 3)).tolist()
+            [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
+        """
+        y = self._check_input(y)
+        if self.is_stochastic and z is None:
+            raise StochRobustTypeError("z: expected seeds for a stochastic estimator, got None")
+        if not self.is_stochastic and z is not None:
+            raise StochRobustTypeError(
+                f"z: expected None for a deterministic estimator, got {describe(z)}"
+            )
+        with frozen(self.model, eval_mode=self.eval_mode, freeze_parameters=False):
+            return self._chunked(y, z, y.shape[0])
+
+    def forward_seeds(self, y: torch.Tensor, seeds: Seeds) -> torch.Tensor:
+        """Evaluate ``G(y_b, z_bk)`` for every input ``b`` and seed ``k``, fused.
+
+        The ``B`` inputs are repeated ``n`` times into one ``(B·n)`` batch that goes through
+        the model in chunks of at most ``max_batch`` rows; no Python loop over seeds. A
+        deterministic estimator evaluates each input once and returns ``n`` identical
+        copies (a stride-0 view). Differentiable with respect to ``y``.
+
+        Args:
+            y: inputs ``(B, *in_shape)`` (may require grad, e.g. ``y + delta``).
+            seeds: seeds with leading dims ``(B, n)``, as returned by :meth:`sample_seeds`.
+
+        Returns:
+            Outputs ``(B, n, *out_shape)``.
+
+        Raises:
+            ShapeError: the seeds' leading dims do not match ``(B, n)``.
+            ModelError: the model returns a wrong batch size or not a tensor.
+
+        Shape:
+            - ``y``: ``(B, *in_shape)``; ``seeds``: ``(B, n, ...)``; output:
+              ``(B, n, *out_shape)``.
+
+        References:
+            [O23] eq. 6 (common random numbers across clean and perturbed inputs).
+
+        Example:
+            >>> est = Estimator(lambda y, z: y * z, seed_shape=(2,))
+            >>> y = torch.ones(3, 2)
+            >>> seeds = est.sample_seeds(y, 4, generator=torch.Generator().manual_seed(1))
+            >>> torch.equal(est.forward_seeds(y, seeds)[1, 2], y[1] * seeds[1, 2])
+            True
+        """
+        y = self._check_input(y)
+        leaves = _tree_leaves(seeds)
+        if not leaves:
+            raise ShapeError("seeds: expected at least one tensor, got an empty structure")
+        batch = y.shape[0]
+        n = leaves[0].shape[1] if leaves[0].ndim >= 2 else -1
+        for leaf in leaves:
+            if leaf.ndim < 2 or leaf.shape[0] != batch or leaf.shape[1] != n:
+                raise ShapeError(
+                    f"seeds: expected leading dims (B, n) = ({batch}, {n}) matching y, "
+                    f"got {describe(leaf)}"
+                )
+        with frozen(self.model, eval_mode=self.eval_mode, freeze_parameters=False):
+            if not self.is_stochastic:
+                out = self._chunked(y, None, batch)
+                return out.unsqueeze(1).expand(batch, n, *out.shape[1:])
+            rows = batch * n
+            y_rep = y.unsqueeze(1).expand(batch, n, *y.shape[1:]).reshape(rows, *y.shape[1:])
+            z_flat = _tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
+            out = self._chunked(y_rep, z_flat, rows)
+            return out.reshape(batch, n, *out.shape[1:])
+
+    def sample(
+        self, y: torch.Tensor, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw ``n`` outputs per input: :meth:`sample_seeds` then :meth:`forward_seeds`.
+
+        Args:
+            y: inputs ``(B, *in_shape)``.
+            n: samples per input.
+            generator: random generator for the seeds.
+
+        Returns:
+            ``(B, n, *out_shape)`` samples of ``p(x̂ | y)``.
+
+        Raises:
+            NonFiniteError: ``y`` holds NaN or Inf (checked here, once; the lower-level
+                :meth:`forward_seeds` skips this check because attack loops call it).
+
+        Example:
+            >>> est = Estimator(lambda y: y.flip(-1))
+            >>> est.sample(torch.arange(3.0).reshape(1, 3), 2).tolist()
+            [[[2.0, 1.0, 0.0], [2.0, 1.0, 0.0]]]
+        """
+        check_finite(self._check_input(y), "y")
+        return self.forward_seeds(y, self.sample_seeds(y, n, generator))
+
+    # ------------------------------------------------------------------ internals
+    def _check_input(self, y: object) -> torch.Tensor:
+        t = check_tensor(y, "y")
+        if t.ndim < 1 or t.shape[0] == 0:
+            raise ShapeError(f"y: expected a non-empty batch (B, ...), got shape {tuple(t.shape)}")
+        return t
+
+    def _call(self, y: torch.Tensor, z: Seeds | None) -> torch.Tensor:
+        out = self.model(y) if z is None else self.model(y, z)
+        if not isinstance(out, torch.Tensor):
+            raise ModelError(f"model: expected to return a torch.Tensor, got {describe(out)}")
+        if out.ndim < 1 or out.shape[0] != y.shape[0]:
+            raise ModelError(
+                f"model: expected an output batch of {y.shape[0]} rows for an input of shape "
+                f"{tuple(y.shape)}, got shape {tuple(out.shape)}"
+            )
+        return out
+
+    def _chunked(self, y: torch.Tensor, z: Seeds | None, rows: int) -> torch.Tensor:
+        step = self.max_batch
+        if step is None or rows <= step:
+            return self._call(y, z)
+        outs = []
+        for start in range(0, rows, step):
+            stop = min(start + step, rows)
+            zc = None if z is None else _tree_map(_RowSlice(start, stop), z)
+            outs.append(self._call(y[start:stop], zc))
+        return torch.cat(outs, dim=0)
+
+
+def as_estimator(model_or_estimator: Estimator | Callable[..., torch.Tensor]) -> Estimator:
+    """Return an :class:`Estimator`, wrapping a raw model as a deterministic one.
+
+    Args:
+        model_or_estimator: an :class:`Estimator` (returned as is) or a model ``G(y)``.
+
+    Returns:
+        The estimator.
+
+    Example:
+        >>> as_estimator(torch.nn.Identity()).is_stochastic
+        False
+    """
+    if isinstance(model_or_estimator, Estimator):
+        return model_or_estimator
+    return Estimator(model_or_estimator)

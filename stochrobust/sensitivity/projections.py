@@ -1,0 +1,261 @@
+"""Exact batched Euclidean projections onto L2, L∞ and L1 balls, and box clipping.
+
+Every function treats dim 0 as the batch and projects each row ``delta[b]`` (all its other
+dims flattened) onto the ball of radius ``eps[b]`` centred at zero. The radius is a number
+or a ``(B,)`` tensor. The computations stay on ``delta``'s device; with ``check=False`` they
+do no host synchronisation at all (the attack solvers call them that way inside their
+loops, after validating ``eps`` once).
+
+References:
+    Duchi, Shalev-Shwartz, Singer, Chandra. Efficient Projections onto the ℓ1-Ball for
+    Learning in High Dimensions. ICML 2008 (Fig. 1, the sort-based algorithm).
+    [O23] App. E.2.3: "we project δ on the ε ball after each update step of the attack".
+"""
+
+from __future__ import annotations
+
+import torch
+
+from stochrobust._checks import (
+    RangeError,
+    ShapeError,
+    check_batch,
+    check_eps,
+    check_same_shape,
+    check_tensor,
+)
+
+__all__ = ["NORMS", "clip_box", "project", "project_l1", "project_l2", "project_linf"]
+
+NORMS = ("l2", "linf", "l1")
+"""Names of the supported norms."""
+
+
+def _radius(delta: torch.Tensor, eps: float | torch.Tensor, check: bool) -> torch.Tensor:
+    """``eps`` as a ``(B, 1, ..., 1)`` tensor broadcastable against ``delta``."""
+    if check:
+        check_batch(delta, "delta", finite=False)
+        e = check_eps(eps, delta.shape[0], device=delta.device, dtype=delta.dtype)
+    elif isinstance(eps, torch.Tensor):
+        e = eps.to(device=delta.device, dtype=delta.dtype).reshape(-1)
+        if e.numel() == 1:
+            e = e.expand(delta.shape[0])
+    else:
+        e = torch.full((delta.shape[0],), float(eps), device=delta.device, dtype=delta.dtype)
+    return e.reshape(-1, *([1] * (delta.ndim - 1)))
+
+
+def project_l2(
+    delta: torch.Tensor, eps: float | torch.Tensor, *, check: bool = True
+) -> torch.Tensor:
+    """Project each row of ``delta`` onto the L2 ball of radius ``eps``.
+
+    ``delta · min(1, ε / ‖delta‖₂)`` per row; rows inside the ball are returned unchanged,
+    an all-zero row stays zero (no NaN) and ``ε = 0`` gives zeros.
+
+    Args:
+        delta: perturbations, batch first.
+        eps: radius, a number or a ``(B,)`` tensor (``≥ 0``).
+        check: validate the arguments (costs one host sync for a tensor ``eps`` on an
+            accelerator). ``False`` skips validation and never synchronises.
+
+    Returns:
+        The projection, same shape, dtype and device as ``delta``.
+
+    Raises:
+        ShapeError: ``delta`` has no batch dimension or ``eps`` is not ``(B,)``.
+        RangeError: a negative radius.
+
+    Shape:
+        - ``delta``: ``(B, *)``; ``eps``: scalar or ``(B,)``; output: ``(B, *)``.
+
+    References:
+        [O23] eqs. 2, 4 and 6: the constraint ``‖δ‖₂ ≤ ε``.
+
+    Example:
+        >>> project_l2(torch.tensor([[3.0, 4.0], [0.3, 0.4]]), 1.0)
+        tensor([[0.6000, 0.8000],
+                [0.3000, 0.4000]])
+    """
+    e = _radius(delta, eps, check)
+    norm = delta.flatten(1).norm(dim=1).reshape(e.shape)
+    tiny = torch.finfo(delta.dtype).tiny
+    factor = torch.clamp(e / norm.clamp_min(tiny), max=1.0)
+    return delta * factor
+
+
+def project_linf(
+    delta: torch.Tensor, eps: float | torch.Tensor, *, check: bool = True
+) -> torch.Tensor:
+    """Project each row of ``delta`` onto the L∞ ball of radius ``eps`` (clamp to ±ε).
+
+    Args:
+        delta: perturbations, batch first.
+        eps: radius, a number or a ``(B,)`` tensor (``≥ 0``).
+        check: validate the arguments (see :func:`project_l2`).
+
+    Returns:
+        ``clamp(delta, -ε, ε)`` row by row.
+
+    Raises:
+        ShapeError: ``delta`` has no batch dimension or ``eps`` is not ``(B,)``.
+        RangeError: a negative radius.
+
+    Shape:
+        - ``delta``: ``(B, *)``; ``eps``: scalar or ``(B,)``; output: ``(B, *)``.
+
+    References:
+        Madry et al. 2018 (PGD); [C24] §3 (I-FGSM with an L∞ budget).
+
+    Example:
+        >>> project_linf(torch.tensor([[0.5, -2.0, 0.1]]), 0.2)
+        tensor([[ 0.2000, -0.2000,  0.1000]])
+    """
+    e = _radius(delta, eps, check)
+    return torch.minimum(torch.maximum(delta, -e), e)
+
+
+def project_l1(
+    delta: torch.Tensor, eps: float | torch.Tensor, *, check: bool = True
+) -> torch.Tensor:
+    """Project each row of ``delta`` onto the L1 ball of radius ``eps`` (exact).
+
+    Sort-based algorithm of Duchi et al. (2008): for a row ``v`` with ``‖v‖₁ > ε``, sort
+    ``|v|`` descending into ``μ``, take cumulative sums ``S``, find the largest ``ρ`` with
+    ``μ_ρ > (S_ρ − ε)/ρ``, set ``θ = (S_ρ − ε)/ρ`` and return ``sign(v)·max(|v| − θ, 0)``.
+    Rows already inside the ball are returned unchanged; ``ε = 0`` gives zeros; ties are
+    handled exactly. The cumulative sums and ``θ`` are computed in float64 so that the
+    float32 result overshoots the radius by at most a few ulps.
+
+    Args:
+        delta: perturbations, batch first.
+        eps: radius, a number or a ``(B,)`` tensor (``≥ 0``).
+        check: validate the arguments (see :func:`project_l2`).
+
+    Returns:
+        The Euclidean projection onto ``{v : ‖v‖₁ ≤ ε}``, row by row.
+
+    Raises:
+        ShapeError: ``delta`` has no batch dimension or ``eps`` is not ``(B,)``.
+        RangeError: a negative radius.
+
+    Shape:
+        - ``delta``: ``(B, *)``; ``eps``: scalar or ``(B,)``; output: ``(B, *)``.
+
+    References:
+        Duchi et al. ICML 2008, Fig. 1; [D21] §3 (ILO's L1-ball constraint).
+
+    Example:
+        >>> project_l1(torch.tensor([[1.0, -2.0, 0.5]]), 2.0).tolist()
+        [[0.5, -1.5, 0.0]]
+    """
+    e = _radius(delta, eps, check).reshape(-1)
+    flat = delta.flatten(1)
+    acc = torch.float32 if flat.device.type == "mps" else torch.float64
+    mag = flat.abs()
+    l1 = mag.sum(dim=1, dtype=acc)
+    mu = torch.sort(mag, dim=1, descending=True).values.to(acc)
+    cums = torch.cumsum(mu, dim=1)
+    j = torch.arange(1, flat.shape[1] + 1, device=flat.device, dtype=acc)
+    e_acc = e.to(acc).unsqueeze(1)
+    cond = mu * j > cums - e_acc
+    # ρ = the largest j satisfying the condition (a prefix of j for every row).
+    rho = torch.where(cond, j, torch.zeros((), dtype=acc, device=flat.device)).amax(dim=1)
+    rho_idx = (rho.long() - 1).clamp_min(0).unsqueeze(1)
+    theta = (cums.gather(1, rho_idx).squeeze(1) - e_acc.squeeze(1)) / rho.clamp_min(1)
+    shrunk = torch.sign(flat) * torch.clamp(mag - theta.unsqueeze(1).to(flat.dtype), min=0)
+    inside = (l1 <= e_acc.squeeze(1)).unsqueeze(1)
+    out = torch.where(inside, flat, shrunk)
+    out = torch.where(e.unsqueeze(1) > 0, out, torch.zeros_like(out))
+    return out.reshape(delta.shape)
+
+
+_PROJECTIONS = {"l2": project_l2, "linf": project_linf, "l1": project_l1}
+
+
+def check_norm(norm: object) -> str:
+    """Validate a norm name (``"l2"``, ``"linf"`` or ``"l1"``) and return it."""
+    if norm not in _PROJECTIONS:
+        raise RangeError(f"norm: expected one of {NORMS}, got {norm!r}")
+    return str(norm)
+
+
+def project(
+    delta: torch.Tensor, eps: float | torch.Tensor, norm: str = "l2", *, check: bool = True
+) -> torch.Tensor:
+    """Project each row of ``delta`` onto the ``norm`` ball of radius ``eps``.
+
+    Dispatches to :func:`project_l2`, :func:`project_linf` or :func:`project_l1`.
+
+    Args:
+        delta: perturbations, batch first.
+        eps: radius, a number or a ``(B,)`` tensor.
+        norm: ``"l2"``, ``"linf"`` or ``"l1"``.
+        check: validate the arguments (see :func:`project_l2`).
+
+    Returns:
+        The projection, same shape as ``delta``.
+
+    Raises:
+        RangeError: unknown ``norm`` or a negative radius.
+
+    Shape:
+        - ``delta``: ``(B, *)``; output: ``(B, *)``.
+
+    References:
+        [O23] App. E.2.3 (projection after each attack step).
+
+    Example:
+        >>> project(torch.tensor([[2.0, 0.0]]), 1.0, "linf")
+        tensor([[1., 0.]])
+    """
+    return _PROJECTIONS[check_norm(norm)](delta, eps, check=check)
+
+
+def clip_box(
+    delta: torch.Tensor,
+    y: torch.Tensor,
+    box: tuple[float, float] = (0.0, 1.0),
+    *,
+    check: bool = True,
+) -> torch.Tensor:
+    """Clip ``delta`` so that ``y + delta`` lies in the box ``[lo, hi]``.
+
+    Note that clipping after a ball projection gives a point of ``ball ∩ box`` (clipping
+    only shrinks each coordinate towards zero, so the norm does not grow) but not the exact
+    Euclidean projection onto that intersection; the attack solvers only need feasibility.
+    If ``y`` itself lies outside the box, the clipped ``delta`` moves it back inside.
+
+    Args:
+        delta: perturbations ``(B, *)``.
+        y: the points being perturbed, same shape as ``delta``.
+        box: ``(lo, hi)`` with ``lo ≤ hi``.
+        check: validate the arguments.
+
+    Returns:
+        ``clamp(delta, lo − y, hi − y)``.
+
+    Raises:
+        ShapeError: ``y`` and ``delta`` differ in shape.
+        RangeError: ``lo > hi``.
+
+    Shape:
+        - ``delta``, ``y``: ``(B, *)``; output: ``(B, *)``.
+
+    References:
+        [C24] §3 (attacks constrained to the image range [0, 1]).
+
+    Example:
+        >>> clip_box(torch.tensor([[0.5, -0.5]]), torch.tensor([[0.8, 0.2]]))
+        tensor([[ 0.2000, -0.2000]])
+    """
+    lo, hi = box
+    if check:
+        check_tensor(delta, "delta")
+        check_tensor(y, "y")
+        check_same_shape(y, delta, "y", "delta")
+        if not float(lo) <= float(hi):
+            raise RangeError(f"box: expected lo <= hi, got {box!r}")
+    if delta.ndim == 0:
+        raise ShapeError("delta: expected a batch (B, ...), got a 0-D tensor")
+    return torch.clamp(delta, min=float(lo) - y, max=float(hi) - y)
