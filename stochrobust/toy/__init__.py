@@ -5,7 +5,9 @@
 - :mod:`stochrobust.toy.estimators` — the hand-crafted consistent estimators ``X̂_α``
   (disk) and ``G_f`` (square zigzag), and the disk's posterior sampler;
 - :mod:`stochrobust.toy.networks` — the MLP estimator and critic of the toy GANs
-  (App. E.1).
+  (App. E.1);
+- :mod:`stochrobust.toy.plots` — figures in the style of Fig. 3 (matplotlib is imported
+  only when a figure is drawn).
 
 References:
     [O23] Ohayon, Adrai, Elad, Michaeli. Reasons for the Superiority of Stochastic
@@ -35,12 +37,14 @@ from stochrobust.toy.estimators import (
     zigzag_estimator,
 )
 from stochrobust.toy.networks import ToyGAN, ToyGenerator, ToyMLP, toy_critic, toy_gan
+from stochrobust.toy.plots import OutputColumn, plot_outputs, plot_sensitivity_recall
 
 __all__ = [
     "ELLIPSE_INNER",
     "ELLIPSE_OUTER",
     "SQRT_FLOOR",
     "DiskPosterior",
+    "OutputColumn",
     "SineDisk",
     "ToyGAN",
     "ToyGenerator",
@@ -50,6 +54,8 @@ __all__ = [
     "disk_posterior",
     "disk_posterior_estimator",
     "ellipse_ring_area",
+    "plot_outputs",
+    "plot_sensitivity_recall",
     "sample_disk",
     "sample_ellipse_ring",
     "sample_square",
