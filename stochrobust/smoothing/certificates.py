@@ -41,8 +41,11 @@ def percentile_index(n: int, p: float = 0.5) -> int:
     The empirical ``p``-percentile of ``X_1..X_n`` is the order statistic ``X(⌈p·n⌉)``, the
     smallest sample ``x`` with ``#{i : X_i ≤ x} ≥ p·n`` (the empirical distribution
     function's generalised inverse). For ``p = 0.5`` and odd ``n`` it is the middle sample;
-    for even ``n`` the lower of the two middle ones (as ``torch.median``). ``p·n`` is
-    evaluated exactly (as a rational number), so e.g. ``p = 0.3, n = 10`` gives ``3``.
+    for even ``n`` the lower of the two middle ones (as ``torch.median``). ``p`` is read as
+    the shortest decimal that prints as it (``Fraction(repr(p))``) and ``p·n`` is evaluated
+    exactly, so ``p = 0.1, n = 10`` gives ``1`` and ``p = 0.3, n = 10`` gives ``3``, as
+    typed — the binary float ``0.1`` is slightly above ``1/10`` and a float product rounds
+    either way. This agrees with ``numpy.quantile(..., method="inverted_cdf")``.
 
     Args:
         n: number of samples (``≥ 1``).
@@ -59,12 +62,12 @@ def percentile_index(n: int, p: float = 0.5) -> int:
         [C24] §4.1 (Monte-Carlo estimate of ``q_p``); [Ch20] §4.
 
     Example:
-        >>> percentile_index(21), percentile_index(20), percentile_index(10, 0.3)
-        (11, 10, 3)
+        >>> percentile_index(21), percentile_index(20), percentile_index(10, 0.1)
+        (11, 10, 1)
     """
     n = check_int(n, "n", minimum=1)
     p = check_probability(p, "p")
-    return max(1, math.ceil(Fraction(p) * n))
+    return max(1, math.ceil(Fraction(repr(p)) * n))
 
 
 def _last_tail_index(n: int, r: float, alpha: float) -> int | None:

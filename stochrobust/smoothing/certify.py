@@ -188,11 +188,12 @@ def certify_percentile(
     d = math.prod(samples.shape[2:])
     alpha_side = alpha / (2 * d) if simultaneous else alpha
     k_low, k_up = certified_indices(n, eps, sigma, alpha_side, p)
-    ordered = samples.sort(dim=1).values
-    median = ordered[:, percentile_index(n, p) - 1]
+    # sort along a contiguous last dimension (several times faster than along dim 1)
+    ordered = samples.movedim(1, -1).contiguous().sort(dim=-1).values
+    median = ordered[..., percentile_index(n, p) - 1]
     inf = torch.full_like(median, math.inf)
-    lower = -inf if k_low is None else ordered[:, k_low - 1]
-    upper = inf if k_up is None else ordered[:, k_up - 1]
+    lower = -inf if k_low is None else ordered[..., k_low - 1]
+    upper = inf if k_up is None else ordered[..., k_up - 1]
     notes = []
     for side, k in (("lower", k_low), ("upper", k_up)):
         if k is None:

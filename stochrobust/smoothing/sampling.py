@@ -193,4 +193,4 @@ def smoothed_percentile(
         model, x, sigma, n_samples, generator=generator, max_batch=max_batch, clip=clip
     )
     k = percentile_index(samples.shape[1], p)
-    return samples.kthvalue(k, dim=1).values
+    return samples.movedim(1, -1).contiguous().kthvalue(k, dim=-1).values
