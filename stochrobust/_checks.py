@@ -14,6 +14,7 @@ weights, flipping the caller's mode or updating BatchNorm statistics.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 from collections.abc import Iterator, Sequence
@@ -241,18 +242,35 @@ def check_callable(model: object, name: str = "model") -> None:
         )
 
 
-def modules_of(model: object) -> list[nn.Module]:
+def modules_of(model: object, _depth: int = 0) -> list[nn.Module]:
     """The ``nn.Module`` objects whose state a model call may touch.
 
-    ``model`` itself when it is a module, the module bound to it when it is a bound method
-    of one, and nothing for other callables (their state cannot be seen from outside).
+    ``model`` itself when it is a module; for a bound method, the module it is bound to;
+    for a ``functools.partial``, the modules among its function and arguments; for a plain
+    function or lambda, the modules it captures in its closure (searched two levels deep,
+    so ``lambda y, z: net(y + z)`` protects ``net``). Modules reached only through globals
+    or attributes of other objects cannot be seen: wrap such models in an ``nn.Module``.
     """
     if isinstance(model, nn.Module):
         return [model]
+    if _depth > 2:
+        return []
     owner = getattr(model, "__self__", None)
     if isinstance(owner, nn.Module):
         return [owner]
-    return []
+    found: list[nn.Module] = []
+    if isinstance(model, functools.partial):
+        for item in (model.func, *model.args, *model.keywords.values()):
+            found.extend(modules_of(item, _depth + 1))
+        return found
+    for cell in getattr(model, "__closure__", None) or ():
+        try:
+            content = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(content, nn.Module) or callable(content):
+            found.extend(modules_of(content, _depth + 1))
+    return found
 
 
 @contextlib.contextmanager
