@@ -11,13 +11,13 @@ References:
     [O23] §2.2, §6.1.1; Bahat & Michaeli, CVPR 2020 (CEM); [D21] §3.4.
 """
 
+from stochrobust.consistency.base import LinearOperator
 from stochrobust.consistency.blur import BlurDownsample
 from stochrobust.consistency.circulant import PartialCirculant
 from stochrobust.consistency.operators import (
     AvgPoolDownsample,
     Colorization,
     Inpainting,
-    LinearOperator,
 )
 from stochrobust.consistency.projection import (
     Consistent,

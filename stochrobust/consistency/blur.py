@@ -50,7 +50,7 @@ from stochrobust._checks import (
     check_number,
     check_tensor,
 )
-from stochrobust.consistency.operators import LinearOperator, check_divisible
+from stochrobust.consistency.base import LinearOperator, check_divisible
 
 __all__ = ["BlurDownsample"]
 

@@ -39,7 +39,7 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust.consistency._cg import DEFAULT_MAX_ITER, normal_solve
-from stochrobust.consistency.operators import LinearOperator
+from stochrobust.consistency.base import LinearOperator
 
 __all__ = ["PartialCirculant"]
 

@@ -27,7 +27,7 @@ from stochrobust._checks import (
     check_number,
     describe,
 )
-from stochrobust.consistency.operators import LinearOperator, check_measurement
+from stochrobust.consistency.base import LinearOperator, check_measurement
 from stochrobust.metrics.quality import psnr
 
 __all__ = ["Consistent", "consistency_psnr", "is_consistent", "project"]
