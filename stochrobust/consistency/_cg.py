@@ -105,8 +105,7 @@ class _Solve(torch.autograd.Function):
 
 def normal_solve(
     r: torch.Tensor,
-    A: MatVec,
-    At: MatVec,
+    matvec: MatVec,
     *,
     precond: MatVec | None = None,
     tol: float | None = None,
@@ -114,13 +113,13 @@ def normal_solve(
 ) -> torch.Tensor:
     """``(A Aᵀ)⁻¹ r`` by conjugate gradients, differentiable with respect to ``r``.
 
-    ``A`` itself must not require gradients (its data are fixed buffers): the backward
-    pass is a second solve with the same matrix.
+    ``matvec`` applies ``A Aᵀ`` and must not depend on tensors that require gradients
+    (the operator's data are fixed buffers): the backward pass is a second solve with the
+    same symmetric matrix.
 
     Args:
         r: right-hand sides (measurements) ``(N, ...)``.
-        A: the operator, unchecked.
-        At: its adjoint, unchecked.
+        matvec: ``v ↦ A Aᵀ v``, unchecked.
         precond: an SPD preconditioner ``v ↦ P⁻¹ v`` with ``P ≈ A Aᵀ``, or ``None``.
         tol: relative residual tolerance (``None``: :func:`default_tol`).
         max_iter: maximum number of iterations.
@@ -128,9 +127,6 @@ def normal_solve(
     Returns:
         ``q`` with ``A Aᵀ q = r`` to the tolerance, shaped like ``r``.
     """
-
-    def matvec(v: torch.Tensor) -> torch.Tensor:
-        return A(At(v))
 
     def solver(b: torch.Tensor) -> torch.Tensor:
         return conjugate_gradient(matvec, b, precond=precond, tol=tol, max_iter=max_iter)

@@ -32,7 +32,7 @@ from stochrobust.consistency._cg import normal_solve
 __all__ = ["LinearOperator"]
 
 
-def check_real_image(x: object, name: str, *, finite: bool = True) -> torch.Tensor:
+def _check_real_image(x: object, name: str, *, finite: bool = True) -> torch.Tensor:
     """A finite, real floating-point ``(N, C, H, W)`` batch."""
     t = check_tensor(x, name)
     if t.is_complex():
@@ -40,7 +40,7 @@ def check_real_image(x: object, name: str, *, finite: bool = True) -> torch.Tens
     return check_image(t, name, finite=finite)
 
 
-def check_measurement(y: object, name: str, *, finite: bool = True) -> torch.Tensor:
+def _check_measurement(y: object, name: str, *, finite: bool = True) -> torch.Tensor:
     """A finite, real floating-point tensor with a non-empty batch dimension."""
     t = check_tensor(y, name)
     if t.is_complex():
@@ -52,7 +52,7 @@ def check_measurement(y: object, name: str, *, finite: bool = True) -> torch.Ten
     return t
 
 
-def nearest_upsample(y: torch.Tensor, scale: int) -> torch.Tensor:
+def _nearest_upsample(y: torch.Tensor, scale: int) -> torch.Tensor:
     """Nearest-neighbour upsampling by an integer factor: every pixel becomes an s×s block."""
     if scale == 1:
         return y
@@ -61,7 +61,7 @@ def nearest_upsample(y: torch.Tensor, scale: int) -> torch.Tensor:
     return big.reshape(n, c, h * scale, w * scale)
 
 
-def check_divisible(shape: Sequence[int], scale: int, name: str) -> tuple[int, int]:
+def _check_divisible(shape: Sequence[int], scale: int, name: str) -> tuple[int, int]:
     """The low-resolution size ``(H / s, W / s)``; ShapeError unless ``s`` divides both."""
     if len(shape) != 4:
         raise ShapeError(f"{name}: expected a 4-D shape (N, C, H, W), got {tuple(shape)}")
@@ -147,7 +147,7 @@ class LinearOperator(nn.Module, abc.ABC):
 
     def _normal_solve(self, r: torch.Tensor) -> torch.Tensor:
         """``(A Aᵀ)⁻¹ r`` by conjugate gradients (differentiable; see :mod:`._cg`)."""
-        return normal_solve(r, self._A, self._At)
+        return normal_solve(r, lambda v: self._A(self._At(v)))
 
     def _pinv(self, y: torch.Tensor) -> torch.Tensor:
         return self._At(self._normal_solve(y))
@@ -157,12 +157,12 @@ class LinearOperator(nn.Module, abc.ABC):
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x: object, name: str = "x") -> torch.Tensor:
-        t = check_real_image(x, name)
+        t = _check_real_image(x, name)
         self.range_shape(t.shape, name)
         return t
 
     def _check_y(self, y: object, name: str = "y") -> torch.Tensor:
-        t = check_measurement(y, name)
+        t = _check_measurement(y, name)
         self.domain_shape(t.shape, name)
         return t
 
@@ -319,9 +319,9 @@ class LinearOperator(nn.Module, abc.ABC):
             ...
             stochrobust._checks.ShapeError: y: expected the shape of A(x), (1, 1, 2, 2), got ...
         """
-        xt = check_real_image(x, x_name)
+        xt = _check_real_image(x, x_name)
         expected = self.range_shape(xt.shape, x_name)
-        yt = check_measurement(y, y_name)
+        yt = _check_measurement(y, y_name)
         if tuple(yt.shape) != expected:
             raise ShapeError(
                 f"{y_name}: expected the shape of A({x_name}), {expected}, got {tuple(yt.shape)}"

@@ -50,7 +50,7 @@ from stochrobust._checks import (
     check_number,
     check_tensor,
 )
-from stochrobust.consistency.base import LinearOperator, check_divisible
+from stochrobust.consistency.base import LinearOperator, _check_divisible
 
 __all__ = ["BlurDownsample"]
 
@@ -169,7 +169,7 @@ class BlurDownsample(LinearOperator):
     # ------------------------------------------------------------------ shapes
     def range_shape(self, shape: Sequence[int], name: str = "x") -> tuple[int, ...]:
         """``(N, C, H / s, W / s)``."""
-        h, w = check_divisible(shape, self.scale, name)
+        h, w = _check_divisible(shape, self.scale, name)
         return (shape[0], shape[1], h, w)
 
     def domain_shape(self, shape: Sequence[int], name: str = "y") -> tuple[int, ...]:
@@ -235,7 +235,7 @@ class BlurDownsample(LinearOperator):
             tensor([[0.2500, 0.2500],
                     [0.2500, 0.2500]], dtype=torch.float64)
         """
-        check_divisible((1, 1, height, width), self.scale, "height, width")
+        _check_divisible((1, 1, height, width), self.scale, "height, width")
         khat = self.spectrum(height, width, dtype, self.kernel.device)
         return _fold(khat.abs().square(), self.scale) / self.scale**2
 

@@ -6,13 +6,14 @@ Gaussian vector ``g`` of variance ``1/m`` (``F`` = the length-``n`` DFT) and kee
 ``m`` entries (``P_m``). It is applied in ``O(n log n)`` by real FFTs and never stored as a
 dense ``m × n`` matrix — at ILO's size (``n`` = 3 million) that would take gigabytes.
 
-``A Aᵀ = P_m C Cᵀ P_mᵀ`` (``C`` the circulant) is the leading ``m × m`` block of a
-circulant: a symmetric Toeplitz matrix ``T`` with ``T[i, j] = a[|i − j|]``, ``a`` the
-circular autocorrelation of ``g``. It has no closed-form inverse, so ``(A Aᵀ)⁻¹`` is
-applied by conjugate gradients, preconditioned by T. Chan's optimal circulant approximation
-of ``T`` (first column ``c_k = ((m − k) a_k + k a_{m−k}) / m``, inverted by a length-``m``
-FFT). For ``m = n`` the preconditioner is exact and one iteration suffices; for ``m ≪ n``
-``T`` is well conditioned anyway.
+``A Aᵀ = P_m C D_± D_± Cᵀ P_mᵀ = P_m C Cᵀ P_mᵀ`` (the signs cancel; ``C`` the circulant,
+``C Cᵀ`` applied by two FFTs) is the leading ``m × m`` block of a circulant: a symmetric
+Toeplitz matrix ``T`` with ``T[i, j] = a[|i − j|]``, ``a`` the circular autocorrelation of
+``g``. It has no closed-form inverse, so ``(A Aᵀ)⁻¹`` is applied by conjugate gradients,
+preconditioned by T. Chan's optimal circulant approximation of ``T`` (first column
+``c_k = ((m − k) a_k + k a_{m−k}) / m``, inverted by a length-``m`` FFT). For ``m = n`` the
+preconditioner is exact and one iteration suffices; for ``m ≪ n`` ``T`` is well conditioned
+anyway.
 
 References:
     [D21] §3.4 and Lemma 1 (randomly signed partial circulant matrices, ``g_i ~ N(0, 1/m)``;
@@ -174,27 +175,27 @@ class PartialCirculant(LinearOperator):
         v = _irfft(ghat.conj() * _rfft(padded), n=self.n) * signs
         return v.reshape(y.shape[0], *self.shape)
 
-    def _preconditioner(self, like: torch.Tensor) -> torch.Tensor:
-        """Eigenvalues of T. Chan's circulant approximation of ``A Aᵀ`` (length ``m``)."""
-        _, ghat = self._signs_and_spectrum(like)
-        a = _irfft(ghat.real.square() + ghat.imag.square(), n=self.n)  # autocorrelation
-        m = self.m
-        k = torch.arange(m, device=like.device, dtype=like.dtype)
-        t = a[:m]
-        t_rev = torch.cat([t[:1], t[1:].flip(0)])  # t_{m-k} for k ≥ 1
-        c = ((m - k) * t + k * t_rev) / m
-        lam = _rfft(c).real
-        return lam.clamp_min(
-            torch.finfo(like.dtype).tiny + lam.amax() * torch.finfo(like.dtype).eps
-        )
-
     def _normal_solve(self, r: torch.Tensor) -> torch.Tensor:
-        lam = self._preconditioner(r)
-        m = self.m
+        # A Aᵀ = P_m C D_± D_± Cᵀ P_mᵀ = P_m C Cᵀ P_mᵀ: the signs cancel, and C Cᵀ is the
+        # circulant with eigenvalues |ĝ|². Two FFTs per product, none for the signs.
+        ghat = _rfft(self.g.to(device=r.device, dtype=r.dtype))
+        power = ghat.real.square() + ghat.imag.square()
+        n, m = self.n, self.m
+
+        def matvec(v: torch.Tensor) -> torch.Tensor:
+            padded = torch.nn.functional.pad(v, (0, n - m))
+            return _irfft(power * _rfft(padded), n=n)[:, :m]
+
+        # T. Chan's optimal circulant preconditioner of the Toeplitz matrix A Aᵀ, whose
+        # first row is the autocorrelation a of g: c_k = ((m − k) a_k + k a_{m−k}) / m.
+        a = _irfft(power.to(ghat.dtype), n=n)[:m]
+        k = torch.arange(m, device=r.device, dtype=r.dtype)
+        a_rev = torch.cat([a[:1], a[1:].flip(0)])  # a_{m−k} for k ≥ 1
+        lam = _rfft(((m - k) * a + k * a_rev) / m).real
+        eps = torch.finfo(r.dtype).eps
+        lam = lam.clamp_min(torch.finfo(r.dtype).tiny + eps * lam.amax())
 
         def precond(v: torch.Tensor) -> torch.Tensor:
             return _irfft(_rfft(v) / lam, n=m)
 
-        return normal_solve(
-            r, self._A, self._At, precond=precond, tol=self.tol, max_iter=self.max_iter
-        )
+        return normal_solve(r, matvec, precond=precond, tol=self.tol, max_iter=self.max_iter)

@@ -33,7 +33,7 @@ from stochrobust._checks import (
     check_tensor,
     describe,
 )
-from stochrobust.consistency.base import LinearOperator, check_divisible, nearest_upsample
+from stochrobust.consistency.base import LinearOperator, _check_divisible, _nearest_upsample
 
 __all__ = ["AvgPoolDownsample", "Colorization", "Inpainting"]
 
@@ -177,7 +177,7 @@ class AvgPoolDownsample(LinearOperator):
 
     def range_shape(self, shape: Sequence[int], name: str = "x") -> tuple[int, ...]:
         """``(N, C, H / s, W / s)``."""
-        h, w = check_divisible(shape, self.scale, name)
+        h, w = _check_divisible(shape, self.scale, name)
         return (shape[0], shape[1], h, w)
 
     def domain_shape(self, shape: Sequence[int], name: str = "y") -> tuple[int, ...]:
@@ -192,13 +192,13 @@ class AvgPoolDownsample(LinearOperator):
         return x.reshape(n, c, height // s, s, width // s, s).mean(dim=(3, 5))
 
     def _At(self, y: torch.Tensor) -> torch.Tensor:
-        return nearest_upsample(y, self.scale) / self.scale**2
+        return _nearest_upsample(y, self.scale) / self.scale**2
 
     def _pinv(self, y: torch.Tensor) -> torch.Tensor:
-        return nearest_upsample(y, self.scale)
+        return _nearest_upsample(y, self.scale)
 
     def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return x + nearest_upsample(y - self._A(x), self.scale)
+        return x + _nearest_upsample(y - self._A(x), self.scale)
 
 
 class Colorization(LinearOperator):

@@ -27,7 +27,7 @@ from stochrobust._checks import (
     check_number,
     describe,
 )
-from stochrobust.consistency.base import LinearOperator, check_measurement
+from stochrobust.consistency.base import LinearOperator, _check_measurement
 from stochrobust.metrics.quality import psnr
 
 __all__ = ["Consistent", "consistency_psnr", "is_consistent", "project"]
@@ -254,7 +254,7 @@ class Consistent(nn.Module):
             ShapeError: ``y`` is not in ``op``'s range, or not an image batch with
                 ``upsample="nearest"``.
         """
-        y = check_measurement(y, "y", finite=False)
+        y = _check_measurement(y, "y", finite=False)
         target = self.op.domain_shape(y.shape)
         if self.upsample is None:
             return y
