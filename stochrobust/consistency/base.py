@@ -28,6 +28,7 @@ from stochrobust._checks import (
     check_tensor,
 )
 from stochrobust.consistency._cg import normal_solve
+from stochrobust.metrics.quality import psnr
 
 __all__ = ["LinearOperator"]
 
@@ -84,7 +85,9 @@ class LinearOperator(nn.Module, abc.ABC):
     (``_normal_solve``), and ``project(x, y) = x + A⁺(y − A x)``, which is the orthogonal
     projection of ``x`` onto ``{x : A x = y}``: the correction ``A⁺(y − A x)`` lies in the
     row space of ``A`` (orthogonal to its null space) and ``A A⁺ = I`` makes the result
-    consistent.
+    consistent. ``_measurement_psnr`` (used by ``consistency_psnr``) compares ``A x`` with
+    ``y`` entry by entry; override it when ``A``'s output holds entries that are not
+    measurements (as :class:`Inpainting` does for its missing pixels).
 
     The public methods validate their inputs (4-D real floating-point images, measurement
     shapes matching the operator's range, no NaN or Inf — one host sync) unless called with
@@ -154,6 +157,12 @@ class LinearOperator(nn.Module, abc.ABC):
 
     def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return x + self._pinv(y - self._A(x))
+
+    def _measurement_psnr(
+        self, x: torch.Tensor, y: torch.Tensor, data_range: float
+    ) -> torch.Tensor:
+        """Per-sample PSNR between ``A x`` and ``y`` over the entries that are measurements."""
+        return psnr(self._A(x), y, data_range=data_range)
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x: object, name: str = "x") -> torch.Tensor:

@@ -34,6 +34,7 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust.consistency.base import LinearOperator, _check_divisible, _nearest_upsample
+from stochrobust.metrics.quality import psnr
 
 __all__ = ["AvgPoolDownsample", "Colorization", "Inpainting"]
 
@@ -131,6 +132,17 @@ class Inpainting(LinearOperator):
 
     def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.where(self._mask(x), y, x)
+
+    def _measurement_psnr(
+        self, x: torch.Tensor, y: torch.Tensor, data_range: float
+    ) -> torch.Tensor:
+        # PSNR over the observed pixels only: the full-image PSNR of the masked images plus
+        # 10·log10(observed / total); a sample with no observed pixel is vacuously consistent.
+        full = psnr(self._A(x), self._A(y), data_range=data_range)
+        mask = self._mask(x).expand(x.shape)
+        observed = mask.flatten(1).sum(dim=1).to(full.dtype)
+        offset = 10.0 * torch.log10(observed.clamp_min(1) / mask[0].numel())
+        return torch.where(observed > 0, full + offset, torch.full_like(full, float("inf")))
 
 
 class AvgPoolDownsample(LinearOperator):

@@ -28,7 +28,6 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust.consistency.base import LinearOperator, _check_measurement
-from stochrobust.metrics.quality import psnr
 
 __all__ = ["Consistent", "consistency_psnr", "is_consistent", "project"]
 
@@ -91,6 +90,12 @@ def consistency_psnr(
 ) -> torch.Tensor:
     """Per-sample PSNR between the re-degraded restoration ``A x̂`` and the input ``y``.
 
+    The PSNR is taken over the measurements: for :class:`Inpainting`, whose ``A`` returns
+    the masked full-size image, only the observed pixels count (the zeros at missing
+    pixels are not measurements and would otherwise raise the PSNR by
+    ``10·log10(1 / observed fraction)``, +6 dB for the paper's mask), and missing pixels of
+    ``y`` are ignored, as in :meth:`Inpainting.project`.
+
     Args:
         x_hat: restorations ``(N, C, H, W)``.
         y: the measurements they were restored from, shape ``op.A(x_hat).shape``.
@@ -123,7 +128,7 @@ def consistency_psnr(
     """
     op = _check_op(op)
     x_hat, y = op.check_pair(x_hat, y, "x_hat", "y")
-    return psnr(op.A(x_hat, check=False), y, data_range=data_range)
+    return op._measurement_psnr(x_hat, y, data_range)
 
 
 def is_consistent(

@@ -75,7 +75,7 @@ def dense() -> Callable[[LinearOperator, tuple[int, ...]], torch.Tensor]:
 @pytest.fixture(scope="session")
 def cases() -> Callable[..., st.SearchStrategy[Case]]:
     """:func:`operator_cases`, for ``data.draw(cases(...))`` inside hypothesis tests."""
-    return operator_cases  # type: ignore[no-any-return]
+    return operator_cases
 
 
 @pytest.fixture(autouse=True)

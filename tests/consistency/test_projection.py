@@ -222,6 +222,23 @@ def test_consistency_psnr_against_the_closed_form() -> None:
     assert consistency_psnr(x, cs.A(x), cs).shape == (2,)
 
 
+def test_inpainting_psnr_counts_only_the_observed_pixels() -> None:
+    gen = torch.Generator().manual_seed(9)
+    mask = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    mask[0, :, 6:] = True  # sample 0 observes its bottom quarter, sample 1 nothing
+    op = Inpainting(mask)
+    x = torch.rand(2, 3, 8, 8, generator=gen, dtype=torch.float64)
+    y = torch.rand(2, 3, 8, 8, generator=gen, dtype=torch.float64)  # garbage where missing
+    x_hat = torch.where(
+        mask, y + 0.01 * torch.randn(2, 3, 8, 8, generator=gen, dtype=torch.float64), x
+    )
+    observed = (x_hat[0, :, 6:] - y[0, :, 6:]).pow(2).mean()
+    got = consistency_psnr(x_hat, y, op)
+    torch.testing.assert_close(got[0], -10 * torch.log10(observed))
+    assert math.isinf(float(got[1]))  # nothing observed: vacuously consistent
+    assert is_consistent(x_hat, y, op).tolist() == [False, True]
+
+
 def test_bad_inputs() -> None:
     op = AvgPoolDownsample(2)
     with pytest.raises(StochRobustTypeError, match="model: expected a callable"):
