@@ -65,11 +65,13 @@ def describe(x: object) -> str:
 
 
 def check_tensor(x: object, name: str) -> torch.Tensor:
-    """Check that ``x`` is a floating-point tensor and return it."""
+    """Check that ``x`` is a real floating-point tensor and return it."""
     if not isinstance(x, torch.Tensor):
         raise StochRobustTypeError(f"{name}: expected a torch.Tensor, got {describe(x)}")
-    if not (x.is_floating_point() or x.is_complex()):
-        raise StochRobustTypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    if not x.is_floating_point():
+        raise StochRobustTypeError(
+            f"{name}: expected a real floating-point tensor, got dtype {x.dtype}"
+        )
     return x
 
 

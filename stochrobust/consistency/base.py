@@ -22,35 +22,13 @@ from torch import nn
 
 from stochrobust._checks import (
     ShapeError,
-    StochRobustTypeError,
-    check_finite,
+    check_batch,
     check_image,
-    check_tensor,
 )
 from stochrobust.consistency._cg import normal_solve
 from stochrobust.metrics.quality import psnr
 
 __all__ = ["LinearOperator"]
-
-
-def _check_real_image(x: object, name: str, *, finite: bool = True) -> torch.Tensor:
-    """A finite, real floating-point ``(N, C, H, W)`` batch."""
-    t = check_tensor(x, name)
-    if t.is_complex():
-        raise StochRobustTypeError(f"{name}: expected a real floating-point tensor, got {t.dtype}")
-    return check_image(t, name, finite=finite)
-
-
-def _check_measurement(y: object, name: str, *, finite: bool = True) -> torch.Tensor:
-    """A finite, real floating-point tensor with a non-empty batch dimension."""
-    t = check_tensor(y, name)
-    if t.is_complex():
-        raise StochRobustTypeError(f"{name}: expected a real floating-point tensor, got {t.dtype}")
-    if t.ndim < 1 or t.shape[0] == 0:
-        raise ShapeError(f"{name}: expected a non-empty batch (N, ...), got shape {tuple(t.shape)}")
-    if finite:
-        check_finite(t, name)
-    return t
 
 
 def _nearest_upsample(y: torch.Tensor, scale: int) -> torch.Tensor:
@@ -166,12 +144,12 @@ class LinearOperator(nn.Module, abc.ABC):
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x: object, name: str = "x") -> torch.Tensor:
-        t = _check_real_image(x, name)
+        t = check_image(x, name)
         self.range_shape(t.shape, name)
         return t
 
     def _check_y(self, y: object, name: str = "y") -> torch.Tensor:
-        t = _check_measurement(y, name)
+        t = check_batch(y, name)
         self.domain_shape(t.shape, name)
         return t
 
@@ -328,9 +306,9 @@ class LinearOperator(nn.Module, abc.ABC):
             ...
             stochrobust._checks.ShapeError: y: expected the shape of A(x), (1, 1, 2, 2), got ...
         """
-        xt = _check_real_image(x, x_name)
+        xt = check_image(x, x_name)
         expected = self.range_shape(xt.shape, x_name)
-        yt = _check_measurement(y, y_name)
+        yt = check_batch(y, y_name)
         if tuple(yt.shape) != expected:
             raise ShapeError(
                 f"{y_name}: expected the shape of A({x_name}), {expected}, got {tuple(yt.shape)}"

@@ -44,7 +44,6 @@ import torch
 from stochrobust._checks import (
     RangeError,
     ShapeError,
-    StochRobustTypeError,
     check_finite,
     check_int,
     check_number,
@@ -142,8 +141,6 @@ class BlurDownsample(LinearOperator):
     ) -> None:
         super().__init__()
         k = check_tensor(kernel, "kernel")
-        if k.is_complex():
-            raise StochRobustTypeError(f"kernel: expected a real tensor, got {k.dtype}")
         if k.ndim != 2 or k.numel() == 0:
             raise ShapeError(f"kernel: expected a non-empty 2-D tensor, got shape {tuple(k.shape)}")
         check_finite(k, "kernel")

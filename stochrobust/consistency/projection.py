@@ -23,11 +23,12 @@ from stochrobust._checks import (
     RangeError,
     ShapeError,
     StochRobustTypeError,
+    check_batch,
     check_callable,
     check_number,
     describe,
 )
-from stochrobust.consistency.base import LinearOperator, _check_measurement
+from stochrobust.consistency.base import LinearOperator
 
 __all__ = ["Consistent", "consistency_psnr", "is_consistent", "project"]
 
@@ -259,7 +260,7 @@ class Consistent(nn.Module):
             ShapeError: ``y`` is not in ``op``'s range, or not an image batch with
                 ``upsample="nearest"``.
         """
-        y = _check_measurement(y, "y", finite=False)
+        y = check_batch(y, "y", finite=False)
         target = self.op.domain_shape(y.shape)
         if self.upsample is None:
             return y

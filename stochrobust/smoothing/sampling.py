@@ -48,13 +48,6 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 """A base model: maps a batch ``(B, ...)`` to an output batch ``(B, ...)``."""
 
 
-def _check_x(x: object) -> torch.Tensor:
-    t = check_batch(x, "x")
-    if t.is_complex():
-        raise StochRobustTypeError(f"x: expected a real floating-point tensor, got dtype {t.dtype}")
-    return t
-
-
 def _check_clip(clip: object) -> tuple[float, float] | None:
     if clip is None:
         return None
@@ -134,7 +127,7 @@ def sample_noisy_outputs(
         torch.Size([2, 5, 1, 4, 4])
     """
     check_callable(model, "model")
-    x = _check_x(x)
+    x = check_batch(x, "x")
     sigma = check_positive(sigma, "sigma")
     n = check_int(n_samples, "n_samples", minimum=1)
     check_generator(generator)

@@ -162,7 +162,7 @@ def test_bad_inputs_raise_typed_errors(kind: str) -> None:
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(NonFiniteError, match="x: expected finite"):
         op.project(bad, y)
-    with pytest.raises(StochRobustTypeError, match="x: expected a floating-point"):
+    with pytest.raises(StochRobustTypeError, match="x: expected a real floating-point"):
         op.A(torch.ones(shape, dtype=torch.int64))
     with pytest.raises(StochRobustTypeError, match="x: expected a real"):
         op.A(x.to(torch.complex64))

@@ -170,7 +170,7 @@ def test_kernel_validation_and_options() -> None:
         BlurDownsample(-torch.ones(3, 3), 2)
     with pytest.raises(NonFiniteError, match="kernel"):
         BlurDownsample(torch.tensor([[1.0, float("nan")]]), 2)
-    with pytest.raises(StochRobustTypeError, match="kernel: expected a floating-point"):
+    with pytest.raises(StochRobustTypeError, match="kernel: expected a real floating-point"):
         BlurDownsample(torch.ones(3, 3, dtype=torch.int64), 2)
     with pytest.raises(StochRobustTypeError, match="scale: expected an integer"):
         BlurDownsample(torch.ones(3, 3), 1.5)  # type: ignore[arg-type]
