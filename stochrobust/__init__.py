@@ -43,7 +43,7 @@ __version__ = "0.1.0"
 _SUBMODULES = ("sensitivity", "consistency", "smoothing", "metrics", "toy", "testing", "cli")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stochrobust import metrics, sensitivity, toy  # noqa: F401
+    from stochrobust import consistency, metrics, sensitivity, smoothing, toy  # noqa: F401
 
 __all__ = [
     "Estimator",

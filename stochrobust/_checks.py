@@ -14,6 +14,7 @@ weights, flipping the caller's mode or updating BatchNorm statistics.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 from collections.abc import Iterator, Sequence
@@ -64,11 +65,13 @@ def describe(x: object) -> str:
 
 
 def check_tensor(x: object, name: str) -> torch.Tensor:
-    """Check that ``x`` is a floating-point tensor and return it."""
+    """Check that ``x`` is a real floating-point tensor and return it."""
     if not isinstance(x, torch.Tensor):
         raise StochRobustTypeError(f"{name}: expected a torch.Tensor, got {describe(x)}")
-    if not (x.is_floating_point() or x.is_complex()):
-        raise StochRobustTypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+    if not x.is_floating_point():
+        raise StochRobustTypeError(
+            f"{name}: expected a real floating-point tensor, got dtype {x.dtype}"
+        )
     return x
 
 
@@ -241,18 +244,35 @@ def check_callable(model: object, name: str = "model") -> None:
         )
 
 
-def modules_of(model: object) -> list[nn.Module]:
+def modules_of(model: object, _depth: int = 0) -> list[nn.Module]:
     """The ``nn.Module`` objects whose state a model call may touch.
 
-    ``model`` itself when it is a module, the module bound to it when it is a bound method
-    of one, and nothing for other callables (their state cannot be seen from outside).
+    ``model`` itself when it is a module; for a bound method, the module it is bound to;
+    for a ``functools.partial``, the modules among its function and arguments; for a plain
+    function or lambda, the modules it captures in its closure (searched two levels deep,
+    so ``lambda y, z: net(y + z)`` protects ``net``). Modules reached only through globals
+    or attributes of other objects cannot be seen: wrap such models in an ``nn.Module``.
     """
     if isinstance(model, nn.Module):
         return [model]
+    if _depth > 2:
+        return []
     owner = getattr(model, "__self__", None)
     if isinstance(owner, nn.Module):
         return [owner]
-    return []
+    found: list[nn.Module] = []
+    if isinstance(model, functools.partial):
+        for item in (model.func, *model.args, *model.keywords.values()):
+            found.extend(modules_of(item, _depth + 1))
+        return found
+    for cell in getattr(model, "__closure__", None) or ():
+        try:
+            content = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(content, nn.Module) or callable(content):
+            found.extend(modules_of(content, _depth + 1))
+    return found
 
 
 @contextlib.contextmanager

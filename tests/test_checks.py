@@ -75,3 +75,24 @@ def test_messages_name_argument_expectation_and_value() -> None:
         check_eps("a", 2)  # type: ignore[arg-type]
     assert check_eps(torch.tensor([1, 2]), 2).tolist() == [1, 2]
     assert check_number(torch.tensor(0.5), "p") == 0.5
+
+
+def test_frozen_sees_modules_captured_by_closures_and_partials() -> None:
+    import functools
+
+    net = nn.Linear(2, 2).train()
+    other = nn.BatchNorm1d(2).train()
+
+    def inner(y: torch.Tensor) -> torch.Tensor:
+        return other(net(y))
+
+    def outer(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return inner(y + z)
+
+    for fn in (outer, lambda y: net(y), functools.partial(torch.add, net)):
+        with frozen(fn):
+            assert not net.training
+        assert net.training
+    with frozen(outer):
+        assert not other.training and not net.weight.requires_grad
+    assert other.training and net.weight.requires_grad

@@ -265,7 +265,7 @@ def test_bad_call_inputs() -> None:
     y = torch.zeros(3, 2)
     with pytest.raises(StochRobustTypeError, match="y: expected a torch.Tensor"):
         est.sample([[0.0, 0.0]], 2)  # type: ignore[arg-type]
-    with pytest.raises(StochRobustTypeError, match="y: expected a floating-point tensor"):
+    with pytest.raises(StochRobustTypeError, match="y: expected a real floating-point tensor"):
         est.sample(torch.zeros(3, 2, dtype=torch.long), 2)
     with pytest.raises(ShapeError, match="y: expected a non-empty batch"):
         est.sample(torch.zeros(0, 2), 2)
