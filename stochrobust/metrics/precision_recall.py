@@ -223,8 +223,8 @@ def precision_recall(
         >>> p, r = precision_recall(real, collapsed, k=3)
         >>> float(p), round(float(r), 2)
         (1.0, 0.02)
-        >>> [float(v) for v in precision_recall(real, real)]
-        [1.0, 1.0]
+        >>> tuple(float(v) for v in precision_recall(real, real))
+        (1.0, 1.0)
     """
     r64, f64, kk, blk = _pair(real, fake, k, block_size)
     r_sq = _kth_sq_radii(r64, kk, blk)

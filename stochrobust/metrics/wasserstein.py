@@ -7,6 +7,8 @@ References:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -19,6 +21,9 @@ from stochrobust._checks import (
 )
 
 __all__ = ["optimal_assignment", "w2_dirac", "w2_empirical"]
+
+_MAX_REPLICATION = 4
+"""Uniform clouds of sizes n, m use an assignment when lcm(n, m) ≤ this · max(n, m)."""
 
 
 def w2_dirac(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -198,10 +203,13 @@ def w2_empirical(
 
     ``W₂²(μ, ν) = min_P Σ_ij P_ij ‖a_i − b_j‖²`` over the couplings ``P ≥ 0`` with row sums
     ``weights_a`` and column sums ``weights_b``. Uniform clouds of equal size are matched by
-    an optimal assignment (an optimal plan is a permutation); otherwise the exact transport
+    an optimal assignment (an optimal plan is a permutation); uniform clouds of sizes
+    ``n ≠ m`` too, after repeating every point up to ``L = lcm(n, m)`` copies, when
+    ``L ≤ 4·max(n, m)`` (the scaled transport polytope has integral vertices, so this is
+    exact). Otherwise — general weights, or sizes like 500 and 499 — the exact transport
     linear program is solved with HiGHS, whose ``n·m`` variables make it practical up to a
-    few hundred points per cloud (POT's network simplex, ``ot.emd2``, is faster for larger
-    weighted problems). The optimal plan is found on the host in float64; the value is then
+    few hundred points per cloud (POT's network simplex, ``ot.emd2``, is much faster for
+    larger weighted problems). The optimal plan is found on the host in float64; the value is then
     computed from the input tensors with the plan fixed, as ``Σ P_ij ‖a_i − b_j‖²`` over the
     support of the plan with the differences formed directly, so it is accurate in float32
     and differentiable in the points (envelope theorem; the square root has an infinite
@@ -240,10 +248,15 @@ def w2_empirical(
     batch, n, m = a3.shape[0], a3.shape[1], b3.shape[1]
     wa = _weights(weights_a, batch, n, "weights_a")
     wb = _weights(weights_b, batch, m, "weights_b")
-    if wa is None and wb is None and n == m:
-        perm = _assign(a3, b3)
-        matched = torch.gather(b3, 1, perm.unsqueeze(-1).expand(-1, -1, b3.shape[2]))
-        value = (a3 - matched).pow(2).sum(-1).mean(-1)
+    common = math.lcm(n, m)
+    if wa is None and wb is None and common <= _MAX_REPLICATION * max(n, m):
+        # Uniform clouds: with every point repeated to lcm(n, m) copies the transport
+        # polytope's vertices are permutations, so an assignment solves the LP exactly.
+        ar = a3.repeat_interleave(common // n, dim=1) if common != n else a3
+        br = b3.repeat_interleave(common // m, dim=1) if common != m else b3
+        perm = _assign(ar, br)
+        matched = torch.gather(br, 1, perm.unsqueeze(-1).expand(-1, -1, br.shape[2]))
+        value = (ar - matched).pow(2).sum(-1).mean(-1)
     else:
         wa = np.full((batch, n), 1.0 / n) if wa is None else wa
         wb = np.full((batch, m), 1.0 / m) if wb is None else wb

@@ -49,7 +49,7 @@ def lattice(n: int, d: int, g: torch.Generator) -> torch.Tensor:
 @pytest.mark.parametrize("k", [1, 3, 5])
 @pytest.mark.parametrize("kind", ["duplicates", "lattice", "mixed", "offset"])
 def test_equals_dense_brute_force(k: int, kind: str, gen: torch.Generator) -> None:
-    for _ in range(3):
+    for _ in range(2):
         if kind == "duplicates":
             real, fake = with_duplicates(150, 4, gen), with_duplicates(110, 4, gen) + 0.3
             fake[:20] = real[:20]  # shared points: distance 0 across the sets
@@ -61,11 +61,11 @@ def test_equals_dense_brute_force(k: int, kind: str, gen: torch.Generator) -> No
         else:  # lattice points plus jittered ones: ties and non-ties together
             real, fake = lattice(140, 3, gen), lattice(130, 3, gen)
             fake[::2] += 0.05 * torch.randn(65, 3, generator=gen, dtype=torch.float64)
-        p, r = precision_recall(real, fake, k=k, block_size=17)
+        p, r = precision_recall(real, fake, k=k, block_size=64)  # several blocks
         bp, br, r_sq = brute_pr(real.numpy(), fake.numpy(), k)
         assert (float(p), float(r)) == (bp, br)
         torch.testing.assert_close(
-            manifold_radii(real, k=k, block_size=13),
+            manifold_radii(real, k=k, block_size=50),
             torch.from_numpy(np.sqrt(r_sq)),
             rtol=1e-14,
             atol=0.0,
@@ -80,7 +80,7 @@ def test_self_exclusion_keeps_duplicates() -> None:
     assert manifold_radii(x, k=3).tolist() == [5.0, 5.0, 5.0, 5.0]
 
 
-@pytest.mark.parametrize("block_size", [1, 4, 29, 300, 10_000])
+@pytest.mark.parametrize("block_size", [1, 7, 300])
 def test_block_size_does_not_change_the_result(block_size: int, gen: torch.Generator) -> None:
     real, fake = with_duplicates(120, 5, gen), with_duplicates(90, 5, gen) * 1.2
     ref = precision_recall(real, fake, k=3, block_size=10_000)

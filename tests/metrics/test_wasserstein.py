@@ -106,8 +106,12 @@ def test_value_is_differentiable_with_the_plan_fixed(gen: torch.Generator) -> No
     a = torch.randn(5, 2, generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn(5, 2, generator=gen, dtype=torch.float64)
     c = torch.randn(3, 2, generator=gen, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, b, squared=True), (a,))
-    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, c), (a,))
+    d = torch.randn(7, 2, generator=gen, dtype=torch.float64)
+    wd = torch.rand(7, generator=gen, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, b, squared=True), (a,))  # assignment
+    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, c), (a,))  # replicated assignment
+    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, d), (a,))  # LP (lcm 35 > 4·7)
+    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, b, weights_b=wd[:5]), (a,))  # LP
 
 
 def test_float32_lp_path_is_accurate(gen: torch.Generator) -> None:
