@@ -9,16 +9,18 @@ points inside the real manifold (fidelity); recall is the share of real points i
 generated manifold (coverage).
 
 How it is computed. Nothing of size ``N × N`` is ever held: rows are processed in blocks of
-``block_size`` against the whole other set, so the working memory is about
-``8 · block_size · N`` bytes (one float64 block of scores) plus the float64 copies of the
-features. Within a block, one float64 matrix product ranks the candidates (the nearest
-neighbours for the radii, the deepest balls for the inside test); the few best candidates
-of each row are then re-measured directly as ``Σ_d (a_d − b_d)²`` in float64 and every
-decision is taken on those re-measured distances. Duplicated points are therefore at
-distance exactly 0, equal distances compare equal, and the result equals a dense float64
-brute force; the fast product only has to put the decisive candidates among the first few,
-which can fail only when more than a handful of *distinct* points are tied with the
-decisive one to within float64 rounding.
+``block_size`` against the whole other set, so the working memory is one block of scores,
+``block_size · N`` numbers (4 bytes each for float32 features, 8 for float64), plus float64
+copies of the features. Within a block, one matrix product on the centred features ranks
+the candidates (the nearest neighbours for the radii, the deepest balls for the inside
+test), in float32 for features of at most float32 precision and in float64 for float64
+features; the few best candidates of each row are then re-measured directly as
+``Σ_d (a_d − b_d)²`` in float64 on the features as given, and every decision is taken on
+those re-measured distances. Duplicated points are therefore at distance exactly 0, equal
+distances compare equal, and the result equals a dense float64 brute force. The fast
+product only has to put the decisive candidates among the first few (``k + 8`` neighbours,
+8 balls), which could fail only if more than 8 *distinct* points were tied with the
+decisive one to within the rounding of the ranking product.
 
 Set-level results (precision, recall) are 0-d float64 tensors on the features' device (no
 host synchronisation; call ``float()`` for a number); per-point results (radii, realism)
@@ -66,53 +68,77 @@ class PrecisionRecall(NamedTuple):
 
 
 # ---------------------------------------------------------------------------- internals
+class _Points(NamedTuple):
+    """A feature set in the two forms the computation needs."""
+
+    exact: torch.Tensor
+    """The features in float64, as given: every decision is measured on these."""
+    search: torch.Tensor
+    """Centred features in the search precision, for the fast ranking product."""
+    search_sq: torch.Tensor
+    """Squared norms of ``search``, ``(N,)``."""
+
+
+def _points(x: torch.Tensor, centre: torch.Tensor) -> _Points:
+    exact = x.detach().to(torch.float64)
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    search = (exact - centre).to(dtype)
+    return _Points(exact, search, search.mul(search).sum(1))
+
+
 def _exact_sq(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Directly measured squared distances ``‖q_i − x_{idx[i, c]}‖²``, shape ``(b, c)``."""
     diff = q.unsqueeze(1) - x[idx]
     return diff.mul_(diff).sum(-1)
 
 
-def _kth_sq_radii(x: torch.Tensor, k: int, block_size: int) -> torch.Tensor:
-    """Squared k-NN radii (self excluded) of the float64 points ``x`` (N, D) → (N,)."""
-    n = x.shape[0]
-    x_sq = x.mul(x).sum(1).unsqueeze(0)
+def _kth_sq_radii(x: _Points, k: int, block_size: int) -> torch.Tensor:
+    """Squared k-NN radii (self excluded), float64 ``(N,)``."""
+    n = x.exact.shape[0]
     cand = min(k + _EXTRA_NEIGHBOURS, n - 1)
-    out = x.new_empty(n)
+    bias = x.search_sq.unsqueeze(0)
+    out = x.exact.new_empty(n)
     for start in range(0, n, block_size):
-        q = x[start : start + block_size]
+        q = x.search[start : start + block_size]
         b = q.shape[0]
         # ‖q‖² + ‖x‖² − 2 q·x without the per-row constant ‖q‖²: the same ranking per row.
-        score = torch.addmm(x_sq, q, x.T, alpha=-2.0)
+        score = torch.addmm(bias, q, x.search.T, alpha=-2.0)
         score[:, start : start + b].diagonal().fill_(math.inf)  # the point itself, only
         idx = score.topk(cand, dim=1, largest=False, sorted=False).indices
         del score
-        out[start : start + b] = _exact_sq(q, x, idx).kthvalue(k, dim=1).values
+        exact = _exact_sq(x.exact[start : start + b], x.exact, idx)
+        out[start : start + b] = exact.kthvalue(k, dim=1).values
     return out
 
 
 def _inside_any_ball(
-    points: torch.Tensor, centres: torch.Tensor, sq_radii: torch.Tensor, block_size: int
+    points: _Points, centres: _Points, sq_radii: torch.Tensor, block_size: int
 ) -> torch.Tensor:
     """Whether each point lies in some ball ``‖p − c_j‖² ≤ r_j²`` (ties inside) → (M,) bool."""
-    bias = (centres.mul(centres).sum(1) - sq_radii).unsqueeze(0)
-    cand = min(_BALL_CANDIDATES, centres.shape[0])
-    out = torch.empty(points.shape[0], dtype=torch.bool, device=points.device)
-    for start in range(0, points.shape[0], block_size):
-        q = points[start : start + block_size]
+    bias = (centres.search_sq - sq_radii.to(centres.search.dtype)).unsqueeze(0)
+    cand = min(_BALL_CANDIDATES, centres.exact.shape[0])
+    m = points.exact.shape[0]
+    out = torch.empty(m, dtype=torch.bool, device=points.exact.device)
+    for start in range(0, m, block_size):
+        q = points.search[start : start + block_size]
         # margin_j − ‖q‖² = ‖c_j‖² − r_j² − 2 q·c_j: the deepest balls come first.
-        score = torch.addmm(bias, q, centres.T, alpha=-2.0)
+        score = torch.addmm(bias, q, centres.search.T, alpha=-2.0)
         idx = score.topk(cand, dim=1, largest=False, sorted=False).indices
         del score
-        out[start : start + q.shape[0]] = (_exact_sq(q, centres, idx) <= sq_radii[idx]).any(1)
+        exact = _exact_sq(points.exact[start : start + q.shape[0]], centres.exact, idx)
+        out[start : start + q.shape[0]] = (exact <= sq_radii[idx]).any(1)
     return out
 
 
-def _pair(
-    real: object, fake: object, k: object, block_size: object
-) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """Validate two feature sets and the parameters; return float64 copies, k, block."""
+def _sets(real: object, fake: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate two feature sets (same dims, same device, real-valued)."""
     r = check_features(real, "real")
     f = check_features(fake, "fake")
+    for t, name in ((r, "real"), (f, "fake")):
+        if t.is_complex():
+            raise StochRobustTypeError(
+                f"{name}: expected a real floating-point tensor, got {t.dtype}"
+            )
     if r.shape[1] != f.shape[1]:
         raise ShapeError(
             f"fake: expected feature dimension {r.shape[1]} like real, got shape {tuple(f.shape)}"
@@ -121,11 +147,13 @@ def _pair(
         raise StochRobustTypeError(
             f"fake: expected a tensor on {r.device} like real, got one on {f.device}"
         )
-    kk = check_int(k, "k", minimum=1)
-    for t, name in ((r, "real"), (f, "fake")):
-        _check_k(kk, t.shape[0], name)
-    blk = check_int(block_size, "block_size", minimum=1)
-    return r.detach().to(torch.float64), f.detach().to(torch.float64), kk, blk
+    return r, f
+
+
+def _centre(r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Mean of both sets in float64 (distances are translation invariant)."""
+    total = r.detach().to(torch.float64).sum(0) + f.detach().to(torch.float64).sum(0)
+    return total / (r.shape[0] + f.shape[0])
 
 
 def _check_k(k: int, n: int, name: str) -> None:
@@ -141,8 +169,8 @@ def manifold_radii(feats: torch.Tensor, k: int = 3, block_size: int = 1024) -> t
     """Distance of every point to its ``k``-th nearest neighbour in the set, excluding itself.
 
     Exactly the point itself is excluded: a duplicate of a point is a neighbour at distance
-    0. Computed blockwise in float64 (memory ``≈ 8 · block_size · N`` bytes, never ``N²``);
-    the decisive distances are measured directly, so ties and duplicates are exact.
+    0. Computed blockwise (memory ``block_size · N`` numbers, never ``N²``); the decisive
+    distances are measured directly in float64, so ties and duplicates are exact.
 
     Args:
         feats: features ``(N, D)``.
@@ -174,7 +202,7 @@ def manifold_radii(feats: torch.Tensor, k: int = 3, block_size: int = 1024) -> t
     kk = check_int(k, "k", minimum=1)
     _check_k(kk, x.shape[0], "feats")
     blk = check_int(block_size, "block_size", minimum=1)
-    sq = _kth_sq_radii(x.detach().to(torch.float64), kk, blk)
+    sq = _kth_sq_radii(_points(x, _centre(x, x)), kk, blk)
     return sq.sqrt().to(x.dtype)
 
 
@@ -196,9 +224,9 @@ def precision_recall(
         fake: generated features ``(M, D)``; ``M`` may differ from ``N``.
         k: neighbour rank of the radii, ``1 ≤ k < min(N, M)`` ([O23]: 3 for images, 5 for
             the toy problems; Kynkäänniemi et al.: 3).
-        block_size: rows per block; the working memory is about ``8 · block_size ·
-            max(N, M)`` bytes on top of float64 copies of the features. The result does not
-            depend on it.
+        block_size: rows per block; the working memory is ``block_size · max(N, M)``
+            scores (4 bytes each for float32 features, 8 for float64) on top of float64
+            copies of the features. The result does not depend on it.
 
     Returns:
         ``PrecisionRecall(precision, recall)``, two 0-d float64 tensors on the features'
@@ -226,11 +254,17 @@ def precision_recall(
         >>> tuple(float(v) for v in precision_recall(real, real))
         (1.0, 1.0)
     """
-    r64, f64, kk, blk = _pair(real, fake, k, block_size)
-    r_sq = _kth_sq_radii(r64, kk, blk)
-    f_sq = _kth_sq_radii(f64, kk, blk)
-    precision = _inside_any_ball(f64, r64, r_sq, blk).to(torch.float64).mean()
-    recall = _inside_any_ball(r64, f64, f_sq, blk).to(torch.float64).mean()
+    r, f = _sets(real, fake)
+    kk = check_int(k, "k", minimum=1)
+    _check_k(kk, r.shape[0], "real")
+    _check_k(kk, f.shape[0], "fake")
+    blk = check_int(block_size, "block_size", minimum=1)
+    centre = _centre(r, f)
+    rp, fp = _points(r, centre), _points(f, centre)
+    r_sq = _kth_sq_radii(rp, kk, blk)
+    f_sq = _kth_sq_radii(fp, kk, blk)
+    precision = _inside_any_ball(fp, rp, r_sq, blk).to(torch.float64).mean()
+    recall = _inside_any_ball(rp, fp, f_sq, blk).to(torch.float64).mean()
     return PrecisionRecall(precision, recall)
 
 
@@ -254,7 +288,7 @@ def realism_score(
         real: real features ``(N, D)``.
         fake: generated features ``(M, D)``.
         k: neighbour rank of the radii, ``1 ≤ k < N``.
-        block_size: rows per block (memory ``≈ 8 · block_size · N`` bytes).
+        block_size: rows per block (memory ``block_size · N`` scores).
         keep_fraction: share of the real balls kept, in ``(0, 1]``: the
             ``ceil(keep_fraction · N)`` smallest radii.
 
@@ -278,39 +312,33 @@ def realism_score(
         >>> realism_score(real, torch.tensor([[0.5], [4.0], [2.0]]), k=1).tolist()
         [2.0, 0.5, inf]
     """
-    r = check_features(real, "real")
-    f = check_features(fake, "fake")
-    if r.shape[1] != f.shape[1]:
-        raise ShapeError(
-            f"fake: expected feature dimension {r.shape[1]} like real, got shape {tuple(f.shape)}"
-        )
-    if r.device != f.device:
-        raise StochRobustTypeError(
-            f"fake: expected a tensor on {r.device} like real, got one on {f.device}"
-        )
+    r, f = _sets(real, fake)
     kk = check_int(k, "k", minimum=1)
     _check_k(kk, r.shape[0], "real")
     blk = check_int(block_size, "block_size", minimum=1)
     keep = check_number(keep_fraction, "keep_fraction", low=0.0, high=1.0, low_inclusive=False)
-    r64 = r.detach().to(torch.float64)
-    f64 = f.detach().to(torch.float64)
-    r_sq = _kth_sq_radii(r64, kk, blk)
+    centre = _centre(r, f)
+    rp, fp = _points(r, centre), _points(f, centre)
+    r_sq = _kth_sq_radii(rp, kk, blk)
     if keep < 1.0:
-        n_keep = max(1, math.ceil(keep * r64.shape[0]))
+        n_keep = max(1, math.ceil(keep * r_sq.shape[0]))
         order = torch.sort(r_sq, stable=True).indices[:n_keep]
-        r64, r_sq = r64[order], r_sq[order]
-    c_sq = r64.mul(r64).sum(1).unsqueeze(0)
-    cand = min(_BALL_CANDIDATES, r64.shape[0])
-    out = f64.new_empty(f64.shape[0])
-    for start in range(0, f64.shape[0], blk):
-        q = f64[start : start + blk]
-        partial = torch.addmm(c_sq, q, r64.T, alpha=-2.0)  # ‖c‖² − 2 q·c
-        nearest = partial.topk(1, dim=1, largest=False).indices
-        d_sq = partial.add_(q.mul(q).sum(1, keepdim=True)).clamp_min_(torch.finfo(q.dtype).tiny)
-        best = (r_sq / d_sq).topk(cand, dim=1).indices
+        rp = _Points(rp.exact[order], rp.search[order], rp.search_sq[order])
+        r_sq = r_sq[order]
+    r_sq_search = r_sq.to(rp.search.dtype)
+    tiny = torch.finfo(rp.search.dtype).tiny
+    cand = min(_BALL_CANDIDATES, r_sq.shape[0])
+    m = fp.exact.shape[0]
+    out = fp.exact.new_empty(m)
+    for start in range(0, m, blk):
+        q = fp.search[start : start + blk]
+        partial = torch.addmm(rp.search_sq.unsqueeze(0), q, rp.search.T, alpha=-2.0)
+        nearest = partial.topk(1, dim=1, largest=False).indices  # catches coincident points
+        d_sq = partial.add_(fp.search_sq[start : start + blk].unsqueeze(1)).clamp_min_(tiny)
+        best = (r_sq_search / d_sq).topk(cand, dim=1).indices
         del partial, d_sq
         idx = torch.cat([best, nearest], dim=1)
-        exact = _exact_sq(q, r64, idx)
+        exact = _exact_sq(fp.exact[start : start + q.shape[0]], rp.exact, idx)
         ratio = torch.where(exact > 0, r_sq[idx] / exact, math.inf)
         out[start : start + q.shape[0]] = ratio.amax(1).sqrt()
     return out.to(f.dtype)

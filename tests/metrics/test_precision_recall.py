@@ -48,7 +48,10 @@ def lattice(n: int, d: int, g: torch.Generator) -> torch.Tensor:
 # ----------------------------------------------------------------------------- oracles
 @pytest.mark.parametrize("k", [1, 3, 5])
 @pytest.mark.parametrize("kind", ["duplicates", "lattice", "mixed", "offset"])
-def test_equals_dense_brute_force(k: int, kind: str, gen: torch.Generator) -> None:
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_equals_dense_brute_force(
+    k: int, kind: str, dtype: torch.dtype, gen: torch.Generator
+) -> None:
     for _ in range(2):
         if kind == "duplicates":
             real, fake = with_duplicates(150, 4, gen), with_duplicates(110, 4, gen) + 0.3
@@ -61,12 +64,13 @@ def test_equals_dense_brute_force(k: int, kind: str, gen: torch.Generator) -> No
         else:  # lattice points plus jittered ones: ties and non-ties together
             real, fake = lattice(140, 3, gen), lattice(130, 3, gen)
             fake[::2] += 0.05 * torch.randn(65, 3, generator=gen, dtype=torch.float64)
+        real, fake = real.to(dtype), fake.to(dtype)  # float32: ranking in float32
         p, r = precision_recall(real, fake, k=k, block_size=64)  # several blocks
         bp, br, r_sq = brute_pr(real.numpy(), fake.numpy(), k)
         assert (float(p), float(r)) == (bp, br)
         torch.testing.assert_close(
             manifold_radii(real, k=k, block_size=50),
-            torch.from_numpy(np.sqrt(r_sq)),
+            torch.from_numpy(np.sqrt(r_sq)).to(dtype),
             rtol=1e-14,
             atol=0.0,
         )
