@@ -152,7 +152,7 @@ def _sets(real: object, fake: object) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _centre(r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """Mean of both sets in float64 (distances are translation invariant)."""
-    total = r.detach().to(torch.float64).sum(0) + f.detach().to(torch.float64).sum(0)
+    total = r.detach().sum(0, dtype=torch.float64) + f.detach().sum(0, dtype=torch.float64)
     return total / (r.shape[0] + f.shape[0])
 
 
