@@ -164,9 +164,7 @@ class Problem:
         self.box = box
         self.random_start = random_start
         self.best_delta = torch.zeros_like(y)
-        self.best_value = torch.full(
-            (y.shape[0],), float("-inf"), dtype=y.dtype, device=y.device
-        )
+        self.best_value = torch.full((y.shape[0],), float("-inf"), dtype=y.dtype, device=y.device)
         self.best_aux: torch.Tensor | None = None
         self._signal: torch.Tensor | None = None
         self.evaluations = 0

@@ -64,9 +64,7 @@ def eps_for_psnr(
     return float(math.sqrt(n) * r * 10.0 ** (-t / 20.0))
 
 
-def psnr_for_eps(
-    shape: Sequence[int] | torch.Size, eps: float, data_range: float = 1.0
-) -> float:
+def psnr_for_eps(shape: Sequence[int] | torch.Size, eps: float, data_range: float = 1.0) -> float:
     """The worst-case AI-PSNR ``PSNR(y + δ, y)`` over the L2 ball of radius ``eps``.
 
     The inverse of :func:`eps_for_psnr`: ``20·log10(sqrt(numel)·data_range / ε)``;

@@ -94,8 +94,7 @@ def _batches(
         return (data[s : s + batch_size] for s in starts), len(starts)
     if not isinstance(data, Iterable):
         raise StochRobustTypeError(
-            f"data: expected a tensor, an iterable of batches or a DataLoader, got "
-            f"{describe(data)}"
+            f"data: expected a tensor, an iterable of batches or a DataLoader, got {describe(data)}"
         )
     try:
         total: int | None = len(data)  # type: ignore[arg-type]

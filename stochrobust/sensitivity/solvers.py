@@ -514,9 +514,7 @@ class CW(Solver):
             if scale is None:
                 scale = self.c * eps_safe / value.abs().clamp_min(tiny)
             with torch.enable_grad():
-                surrogate = raw.flatten(1).norm(dim=1) - scale * (feasible * grad).flatten(1).sum(
-                    1
-                )
+                surrogate = raw.flatten(1).norm(dim=1) - scale * (feasible * grad).flatten(1).sum(1)
                 (gw,) = torch.autograd.grad(surrogate.sum(), w)
             m = m.mul(b1).add_(gw, alpha=1 - b1)
             v = v.mul(b2).addcmul_(gw, gw, value=1 - b2)
@@ -558,4 +556,3 @@ def default_solver(norm: str = "l2") -> Solver:
     if norm == "l1":
         return PGD(steps=10, restarts=_L1_RESTARTS)
     return PGD()
-

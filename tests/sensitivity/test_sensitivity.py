@@ -93,7 +93,11 @@ def test_linf_oracle_diagonal_default_solver() -> None:
 def test_stochastic_linear_oracle_seed_cancels(norm) -> None:
     # L-inf on a general A is a combinatorial (cube-vertex) problem: the closed form is for
     # a diagonal A, ε‖diag(A)‖₂ (SPEC §2).
-    A = torch.diag(torch.linspace(-2, 3, 8, dtype=F64)) if norm == "linf" else gapped_matrix(6, 8, 4)
+    A = (
+        torch.diag(torch.linspace(-2, 3, 8, dtype=F64))
+        if norm == "linf"
+        else gapped_matrix(6, 8, 4)
+    )
     Bz = torch.randn(A.shape[0], 3, generator=gen(5), dtype=F64)
     est = Estimator(lambda y, z: y @ A.T + z @ Bz.T, seed_shape=(3,))
     y = torch.randn(3, 8, generator=gen(6), dtype=F64)
@@ -266,7 +270,7 @@ def test_w2_estimate_is_below_eq6_on_a_nonlinear_stochastic_model() -> None:
     # The eq. 6 figure is the same-seed objective at the W2 maximiser.
     seeds = est.sample_seeds(y, 12, gen(2))
     with torch.no_grad():
-        direct = (est.forward_seeds(y + res.delta, seeds) - est.forward_seeds(y, seeds))
+        direct = est.forward_seeds(y + res.delta, seeds) - est.forward_seeds(y, seeds)
     torch.testing.assert_close(
         res.same_seed_value, direct.pow(2).sum(-1).mean(-1), rtol=1e-5, atol=1e-7
     )
