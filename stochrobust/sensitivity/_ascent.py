@@ -40,6 +40,12 @@ class Ascent(NamedTuple):
         delta: the best perturbation found per sample, ``(B, *in_shape)``, detached.
         value: the objective at ``delta``, ``(B,)``, detached.
         aux: the objective's side output at ``delta`` (``None`` if it returns none).
+
+    Example:
+        >>> from stochrobust.sensitivity import PGD
+        >>> best = PGD(steps=2).maximize(lambda d: d.pow(2).sum(1), torch.zeros(1, 2), 1.0)
+        >>> best._fields, round(float(best.value[0]), 4)
+        (('delta', 'value', 'aux'), 1.0)
     """
 
     delta: torch.Tensor

@@ -165,6 +165,15 @@ class RobustnessRegularizer(nn.Module):
 
         Args:
             step_count: the new counter value (``≥ 0``).
+
+        Raises:
+            RangeError: a negative ``step_count``.
+
+        Example:
+            >>> reg = RobustnessRegularizer(0.1, every=3)
+            >>> reg.reset(2)
+            >>> reg.step_count, reg.applies_next
+            (2, True)
         """
         self._calls = check_int(step_count, "step_count", minimum=0)
 

@@ -50,6 +50,11 @@ class RobustnessReport:
         ball: the ball's norm.
         n_seeds: seeds per sample (1 for deterministic estimators).
         solver: ``repr`` of the solver.
+
+    Example:
+        >>> rep = robustness(lambda y: 3 * y, torch.rand(4, 2), 0.1, progress=False)
+        >>> round(rep.r, 4), round(rep.r_tilde, 4), rep.n_samples
+        (0.3, 0.09, 4)
     """
 
     r_tilde: float
@@ -69,7 +74,7 @@ class RobustnessReport:
 
     @property
     def n_samples(self) -> int:
-        """Number of samples evaluated."""
+        """Number of samples evaluated (``len(values)``)."""
         return int(self.values.shape[0])
 
     def __repr__(self) -> str:

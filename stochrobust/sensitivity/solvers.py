@@ -71,6 +71,16 @@ class Solver(abc.ABC):
     Args:
         restarts: independent runs, best kept per sample (``≥ 1``).
         random_start: start uniformly in the ball instead of at ``delta = 0``.
+
+    Raises:
+        RangeError: ``restarts < 1``.
+
+    References:
+        [O23] App. E.2.3 (projection after each step); SPEC §2 (random start).
+
+    Example:
+        >>> [c.__name__ for c in (PGD, AdamAscent, FGSM, BIM, CW) if issubclass(c, Solver)]
+        ['PGD', 'AdamAscent', 'FGSM', 'BIM', 'CW']
     """
 
     norms: ClassVar[tuple[str, ...]] = NORMS
@@ -90,7 +100,26 @@ class Solver(abc.ABC):
         box: tuple[float, float] | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Return the best ``delta`` found; see :meth:`maximize`."""
+        """Return the best ``delta`` found: ``self.maximize(...).delta``.
+
+        Args:
+            objective: values to maximise, see :meth:`maximize`.
+            y: centre of the ball ``(B, ...)``.
+            eps: radius, a number or ``(B,)``.
+            norm: the ball.
+            box: ``(lo, hi)`` on ``y + delta`` or ``None``.
+            generator: random generator for the starts.
+
+        Returns:
+            ``delta``, ``(B, ...)``, detached.
+
+        Raises:
+            RangeError, ShapeError, NonFiniteError, ModelError: see :meth:`maximize`.
+
+        Example:
+            >>> PGD()(lambda d: d.sum(1) ** 2, torch.zeros(1, 2), 1.0, norm="l1").abs().sum()
+            tensor(1.)
+        """
         return self.maximize(objective, y, eps, norm=norm, box=box, generator=generator).delta
 
     def maximize(

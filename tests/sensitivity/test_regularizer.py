@@ -61,6 +61,20 @@ def test_gradients_reach_the_parameters_and_the_state_is_unchanged(
     loss.backward()
     assert net.conv.weight.grad is not None and bool(net.conv.weight.grad.abs().sum() > 0)
     assert net.out.bias.grad is None  # frozen by the caller, stays frozen
+    k = 3 if stochastic else 1
+    assert net.calls[-1] == 2 * 3 * k  # clean and perturbed halves fused in one call
+
+
+@pytest.mark.parametrize("fail_after", [3, 5], ids=["in-attack", "in-final-evaluation"])
+def test_state_is_restored_when_the_model_raises(fail_after, stateful_net, state) -> None:
+    snap, same = state
+    net = stateful_net(fail_after=fail_after)  # calls: clean, 2 grads, final, fused (5th)
+    before = snap(net)
+    buffers = [id(b) for b in net.buffers()]
+    with pytest.raises(RuntimeError, match="boom"):
+        RobustnessRegularizer(0.3, solver=AdamAscent(steps=2))(net, torch.rand(2, 1, 4, 4))
+    same(before, snap(net))
+    assert [id(b) for b in net.buffers()] == buffers  # the original buffer objects are back
 
 
 def test_loss_is_eq7_at_the_attack_and_differentiable_through_both_passes() -> None:

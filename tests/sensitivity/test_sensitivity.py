@@ -291,6 +291,21 @@ def test_w2_is_far_below_eq6_when_the_output_law_ignores_y() -> None:
     assert bool((res.value < 0.25 * res.same_seed_value).all())  # eq. 4 estimate does not
 
 
+@pytest.mark.parametrize("fail_after", [None, 4])
+def test_w2_leaves_the_model_state_untouched(fail_after, stateful_net, state) -> None:
+    snap, same = state
+    net = stateful_net(stochastic=True, fail_after=fail_after)
+    before = snap(net)
+    est = Estimator(net, seed_shape=(4, 4, 4))
+    kw = dict(n_seeds=3, solver=PGD(steps=3), generator=gen())
+    if fail_after is None:
+        w2_sensitivity_at(est, torch.rand(2, 1, 4, 4), 0.2, **kw)
+    else:
+        with pytest.raises(RuntimeError, match="boom"):
+            w2_sensitivity_at(est, torch.rand(2, 1, 4, 4), 0.2, **kw)
+    same(before, snap(net))
+
+
 def test_w2_independent_seeds_and_deterministic_models() -> None:
     A = gapped_matrix(3, 3, 1)
     det = w2_sensitivity_at(linear(A), torch.rand(2, 3, dtype=F64), 0.2, generator=gen())
