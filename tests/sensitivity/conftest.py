@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -58,15 +58,6 @@ def assert_same_state(before: dict[str, Any], after: dict[str, Any]) -> None:
     for key in ("params", "buffers"):
         for a, b in zip(before[key], after[key], strict=True):
             assert torch.equal(a, b), key
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models: intra-op threads only add synchronisation cost on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
