@@ -305,29 +305,34 @@ def frozen(
         >>> (net.training, next(net.parameters()).requires_grad)
         (True, True)
     """
-    mods = modules_of(model)
     modes: list[tuple[nn.Module, bool]] = []
     flags: list[tuple[nn.Parameter, bool]] = []
     seen: set[int] = set()
-    for root in mods:
+    for root in modules_of(model):
         for m in root.modules():
             if id(m) not in seen:
                 seen.add(id(m))
                 modes.append((m, m.training))
-        for p in root.parameters():
-            if id(p) not in seen:
-                seen.add(id(p))
-                flags.append((p, p.requires_grad))
-    try:
-        if eval_mode:
-            for m, _ in modes:
-                m.training = False
         if freeze_parameters:
-            for p, _ in flags:
+            for p in root.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    flags.append((p, p.requires_grad))
+    try:
+        # Only flags that must change are written (nn.Module.__setattr__ is slow; this
+        # keeps the guard at a few microseconds per call for a model already in eval mode).
+        if eval_mode:
+            for m, mode in modes:
+                if mode:
+                    m.training = False
+        for p, req in flags:
+            if req:
                 p.requires_grad_(False)
         yield
     finally:
         for m, mode in modes:
-            m.training = mode
+            if m.training != mode:
+                m.training = mode
         for p, req in flags:
-            p.requires_grad_(req)
+            if p.requires_grad != req:
+                p.requires_grad_(req)

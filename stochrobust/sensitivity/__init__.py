@@ -1,8 +1,18 @@
 """Worst-case sensitivity and robustness of restoration estimators ([O23] eqs. 2–9).
 
-Projections onto norm balls live in :mod:`stochrobust.sensitivity.projections`.
+- Solvers (:mod:`~stochrobust.sensitivity.solvers`): objective-agnostic maximisers over a
+  norm ball — :class:`PGD`, :class:`AdamAscent` (the paper's attack), :class:`FGSM`,
+  :class:`BIM`, :class:`CW`.
+- Measurements (:mod:`~stochrobust.sensitivity.sensitivity`): :func:`sensitivity_at`
+  (eq. 6, eq. 2 squared, eq. 9), :func:`w2_sensitivity_at` (eq. 4), :func:`local_lipschitz`.
+- Data sets (:mod:`~stochrobust.sensitivity.robustness`): :func:`robustness` (eqs. 3, 7, 9).
+- Training (:mod:`~stochrobust.sensitivity.regularizer`): :class:`RobustnessRegularizer`.
+- Budgets (:mod:`~stochrobust.sensitivity.budget`): :func:`eps_for_psnr`,
+  :func:`psnr_for_eps`.
+- Projections onto norm balls: :mod:`stochrobust.sensitivity.projections`.
 """
 
+from stochrobust.sensitivity.budget import eps_for_psnr, psnr_for_eps
 from stochrobust.sensitivity.projections import (
     NORMS,
     clip_box,
@@ -11,5 +21,49 @@ from stochrobust.sensitivity.projections import (
     project_l2,
     project_linf,
 )
+from stochrobust.sensitivity.regularizer import RobustnessRegularizer
+from stochrobust.sensitivity.robustness import RobustnessReport, robustness
+from stochrobust.sensitivity.sensitivity import (
+    SensitivityResult,
+    W2SensitivityResult,
+    local_lipschitz,
+    sensitivity_at,
+    w2_sensitivity_at,
+)
+from stochrobust.sensitivity.solvers import (
+    BIM,
+    CW,
+    FGSM,
+    PGD,
+    AdamAscent,
+    Ascent,
+    Solver,
+    default_solver,
+)
 
-__all__ = ["NORMS", "clip_box", "project", "project_l1", "project_l2", "project_linf"]
+__all__ = [
+    "BIM",
+    "CW",
+    "FGSM",
+    "NORMS",
+    "PGD",
+    "AdamAscent",
+    "Ascent",
+    "RobustnessRegularizer",
+    "RobustnessReport",
+    "SensitivityResult",
+    "Solver",
+    "W2SensitivityResult",
+    "clip_box",
+    "default_solver",
+    "eps_for_psnr",
+    "local_lipschitz",
+    "project",
+    "project_l1",
+    "project_l2",
+    "project_linf",
+    "psnr_for_eps",
+    "robustness",
+    "sensitivity_at",
+    "w2_sensitivity_at",
+]

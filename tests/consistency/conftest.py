@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -76,19 +76,3 @@ def dense() -> Callable[[LinearOperator, tuple[int, ...]], torch.Tensor]:
 def cases() -> Callable[..., st.SearchStrategy[Case]]:
     """:func:`operator_cases`, for ``data.draw(cases(...))`` inside hypothesis tests."""
     return operator_cases
-
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    """Run these tests on one intra-op thread.
-
-    MKL parallelises even tiny FFTs; on a CPU shared with other processes every such call
-    then waits for a second thread to be scheduled (≈10 ms per 16-point FFT under load,
-    3 µs on one thread). The operators' FFTs on test-sized images are all tiny.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

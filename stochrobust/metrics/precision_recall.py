@@ -1,0 +1,344 @@
+"""Improved precision and recall (Kynkäänniemi et al. 2019), exact and memory-bounded.
+
+Each set of features is turned into a union of balls: the ball of a point is centred on it
+and its radius is the distance to its ``k``-th nearest neighbour *in its own set, excluding
+the point itself* (a duplicate of the point is another point and counts, at distance 0).
+A point lies inside the other set's manifold when its distance to at least one centre is
+``≤`` that centre's radius — ties count as inside. Precision is the share of generated
+points inside the real manifold (fidelity); recall is the share of real points inside the
+generated manifold (coverage).
+
+How it is computed. Nothing of size ``N × N`` is ever held: rows are processed in blocks of
+``block_size`` against the whole other set, so the working memory is one block of scores,
+``block_size · N`` numbers (4 bytes each for float32 features, 8 for float64), plus float64
+copies of the features. Within a block, one matrix product on the centred features ranks
+the candidates (the nearest neighbours for the radii, the deepest balls for the inside
+test), in float32 for features of at most float32 precision and in float64 for float64
+features; the few best candidates of each row are then re-measured directly as
+``Σ_d (a_d − b_d)²`` in float64 on the features as given, and every decision is taken on
+those re-measured distances. Duplicated points are therefore at distance exactly 0, equal
+distances compare equal, and the result equals a dense float64 brute force. The fast
+product only has to put the decisive candidates among the first few (``k + 8`` neighbours,
+8 balls), which could fail only if more than 8 *distinct* points were tied with the
+decisive one to within the rounding of the ranking product.
+
+Set-level results (precision, recall) are 0-d float64 tensors on the features' device (no
+host synchronisation; call ``float()`` for a number); per-point results (radii, realism)
+keep the features' dtype.
+
+References:
+    T. Kynkäänniemi, T. Karras, S. Laine, J. Lehtinen, T. Aila. *Improved Precision and
+    Recall Metric for Assessing Generative Models.* NeurIPS 2019, §2 (eqs. 1–2) and §5
+    (realism score). [O23] §2.1 and §6.1.1 use it with ``k = 3`` for images, ``k = 5`` for
+    the toy problems.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from stochrobust._checks import (
+    RangeError,
+    ShapeError,
+    StochRobustTypeError,
+    check_features,
+    check_int,
+    check_number,
+)
+
+__all__ = ["PrecisionRecall", "manifold_radii", "precision_recall", "realism_score"]
+
+_EXTRA_NEIGHBOURS = 8
+"""Candidates re-measured beyond the k nearest (guards against float64 near-ties)."""
+
+_BALL_CANDIDATES = 8
+"""Balls re-measured per point in the inside test."""
+
+
+class PrecisionRecall(NamedTuple):
+    """Result of :func:`precision_recall`; unpacks as ``precision, recall``."""
+
+    precision: torch.Tensor
+    """Share of generated points inside the real manifold, 0-d float64 tensor."""
+    recall: torch.Tensor
+    """Share of real points inside the generated manifold, 0-d float64 tensor."""
+
+
+# ---------------------------------------------------------------------------- internals
+class _Points(NamedTuple):
+    """A feature set in the two forms the computation needs."""
+
+    exact: torch.Tensor
+    """The features in float64, as given: every decision is measured on these."""
+    search: torch.Tensor
+    """Centred features in the search precision, for the fast ranking product."""
+    search_sq: torch.Tensor
+    """Squared norms of ``search``, ``(N,)``."""
+
+
+def _points(x: torch.Tensor, centre: torch.Tensor) -> _Points:
+    exact = x.detach().to(torch.float64)
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    search = (exact - centre).to(dtype)
+    return _Points(exact, search, search.mul(search).sum(1))
+
+
+def _exact_sq(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Directly measured squared distances ``‖q_i − x_{idx[i, c]}‖²``, shape ``(b, c)``."""
+    diff = q.unsqueeze(1) - x[idx]
+    return diff.mul_(diff).sum(-1)
+
+
+def _kth_sq_radii(x: _Points, k: int, block_size: int) -> torch.Tensor:
+    """Squared k-NN radii (self excluded), float64 ``(N,)``."""
+    n = x.exact.shape[0]
+    cand = min(k + _EXTRA_NEIGHBOURS, n - 1)
+    bias = x.search_sq.unsqueeze(0)
+    out = x.exact.new_empty(n)
+    for start in range(0, n, block_size):
+        q = x.search[start : start + block_size]
+        b = q.shape[0]
+        # ‖q‖² + ‖x‖² − 2 q·x without the per-row constant ‖q‖²: the same ranking per row.
+        score = torch.addmm(bias, q, x.search.T, alpha=-2.0)
+        score[:, start : start + b].diagonal().fill_(math.inf)  # the point itself, only
+        idx = score.topk(cand, dim=1, largest=False, sorted=False).indices
+        del score
+        exact = _exact_sq(x.exact[start : start + b], x.exact, idx)
+        out[start : start + b] = exact.kthvalue(k, dim=1).values
+    return out
+
+
+def _inside_any_ball(
+    points: _Points, centres: _Points, sq_radii: torch.Tensor, block_size: int
+) -> torch.Tensor:
+    """Whether each point lies in some ball ``‖p − c_j‖² ≤ r_j²`` (ties inside) → (M,) bool."""
+    bias = (centres.search_sq - sq_radii.to(centres.search.dtype)).unsqueeze(0)
+    cand = min(_BALL_CANDIDATES, centres.exact.shape[0])
+    m = points.exact.shape[0]
+    out = torch.empty(m, dtype=torch.bool, device=points.exact.device)
+    for start in range(0, m, block_size):
+        q = points.search[start : start + block_size]
+        # margin_j − ‖q‖² = ‖c_j‖² − r_j² − 2 q·c_j: the deepest balls come first.
+        score = torch.addmm(bias, q, centres.search.T, alpha=-2.0)
+        idx = score.topk(cand, dim=1, largest=False, sorted=False).indices
+        del score
+        exact = _exact_sq(points.exact[start : start + q.shape[0]], centres.exact, idx)
+        out[start : start + q.shape[0]] = (exact <= sq_radii[idx]).any(1)
+    return out
+
+
+def _sets(real: object, fake: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate two feature sets (same dims, same device, real-valued)."""
+    r = check_features(real, "real")
+    f = check_features(fake, "fake")
+    for t, name in ((r, "real"), (f, "fake")):
+        if t.is_complex():
+            raise StochRobustTypeError(
+                f"{name}: expected a real floating-point tensor, got {t.dtype}"
+            )
+    if r.shape[1] != f.shape[1]:
+        raise ShapeError(
+            f"fake: expected feature dimension {r.shape[1]} like real, got shape {tuple(f.shape)}"
+        )
+    if r.device != f.device:
+        raise StochRobustTypeError(
+            f"fake: expected a tensor on {r.device} like real, got one on {f.device}"
+        )
+    return r, f
+
+
+def _centre(r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Mean of both sets in float64 (distances are translation invariant)."""
+    total = r.detach().sum(0, dtype=torch.float64) + f.detach().sum(0, dtype=torch.float64)
+    return total / (r.shape[0] + f.shape[0])
+
+
+def _check_k(k: int, n: int, name: str) -> None:
+    if k >= n:
+        raise RangeError(
+            f"k: expected an integer < {n} (the number of points in {name}; the radius "
+            f"excludes the point itself), got {k}"
+        )
+
+
+# ---------------------------------------------------------------------------- public API
+def manifold_radii(feats: torch.Tensor, k: int = 3, block_size: int = 1024) -> torch.Tensor:
+    """Distance of every point to its ``k``-th nearest neighbour in the set, excluding itself.
+
+    Exactly the point itself is excluded: a duplicate of a point is a neighbour at distance
+    0. Computed blockwise (memory ``block_size · N`` numbers, never ``N²``); the decisive
+    distances are measured directly in float64, so ties and duplicates are exact.
+
+    Args:
+        feats: features ``(N, D)``.
+        k: neighbour rank, ``1 ≤ k < N``.
+        block_size: rows per block (trades memory for speed; the result does not depend
+            on it).
+
+    Returns:
+        ``(N,)`` radii in the dtype and on the device of ``feats``.
+
+    Raises:
+        ShapeError: ``feats`` is not a non-empty ``(N, D)`` matrix.
+        NonFiniteError: NaN or Inf in ``feats``.
+        RangeError: ``k < 1``, ``k ≥ N`` or ``block_size < 1``.
+        StochRobustTypeError: ``feats`` is not a floating-point tensor, ``k`` not an integer.
+
+    Shape:
+        - ``feats``: ``(N, D)``; output: ``(N,)``.
+
+    References:
+        Kynkäänniemi et al. 2019, §2: ``NN_k(φ)``, the k-th nearest feature vector.
+
+    Example:
+        >>> pts = torch.tensor([[0.0], [0.0], [1.0], [3.0]])  # a duplicated point
+        >>> manifold_radii(pts, k=1).tolist()
+        [0.0, 0.0, 1.0, 2.0]
+    """
+    x = check_features(feats, "feats")
+    kk = check_int(k, "k", minimum=1)
+    _check_k(kk, x.shape[0], "feats")
+    blk = check_int(block_size, "block_size", minimum=1)
+    sq = _kth_sq_radii(_points(x, _centre(x, x)), kk, blk)
+    return sq.sqrt().to(x.dtype)
+
+
+def precision_recall(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 3, block_size: int = 1024
+) -> PrecisionRecall:
+    """Improved precision and recall of generated features against real ones.
+
+    ``precision = (1/M) Σ_i 1[fake_i ∈ manifold(real)]`` and
+    ``recall = (1/N) Σ_j 1[real_j ∈ manifold(fake)]``, where a point is in a manifold when
+    ``‖p − c‖ ≤ radius_k(c)`` for some centre ``c`` of the other set (ties count as inside)
+    and ``radius_k`` is given by :func:`manifold_radii`. Identical sets give ``(1, 1)``; a
+    mode-collapsed generator gives high precision and low recall. Exact (equal to a dense
+    float64 brute force), with memory ``O(block_size · max(N, M))``: no ``N × M`` matrix is
+    formed. Runs on the features' device.
+
+    Args:
+        real: real features ``(N, D)``.
+        fake: generated features ``(M, D)``; ``M`` may differ from ``N``.
+        k: neighbour rank of the radii, ``1 ≤ k < min(N, M)`` ([O23]: 3 for images, 5 for
+            the toy problems; Kynkäänniemi et al.: 3).
+        block_size: rows per block; the working memory is ``block_size · max(N, M)``
+            scores (4 bytes each for float32 features, 8 for float64) on top of float64
+            copies of the features. The result does not depend on it.
+
+    Returns:
+        ``PrecisionRecall(precision, recall)``, two 0-d float64 tensors on the features'
+        device (a named tuple: ``p, r = precision_recall(...)``).
+
+    Raises:
+        ShapeError: a set is empty or not ``(N, D)``, or the feature dims differ.
+        NonFiniteError: NaN or Inf in the features.
+        RangeError: ``k < 1``, ``k ≥ N`` or ``k ≥ M``, or ``block_size < 1``.
+        StochRobustTypeError: non-tensor or integer features, sets on different devices.
+
+    Shape:
+        - ``real``: ``(N, D)``, ``fake``: ``(M, D)``; outputs: ``()``.
+
+    References:
+        Kynkäänniemi et al. 2019, eqs. 1–2; [O23] §2.1 (perceptual quality) and §6.1.1.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> real = torch.randn(500, 2, generator=g)
+        >>> collapsed = 0.05 * torch.randn(500, 2, generator=g)  # one mode only
+        >>> p, r = precision_recall(real, collapsed, k=3)
+        >>> float(p), round(float(r), 2)
+        (1.0, 0.02)
+        >>> tuple(float(v) for v in precision_recall(real, real))
+        (1.0, 1.0)
+    """
+    r, f = _sets(real, fake)
+    kk = check_int(k, "k", minimum=1)
+    _check_k(kk, r.shape[0], "real")
+    _check_k(kk, f.shape[0], "fake")
+    blk = check_int(block_size, "block_size", minimum=1)
+    centre = _centre(r, f)
+    rp, fp = _points(r, centre), _points(f, centre)
+    r_sq = _kth_sq_radii(rp, kk, blk)
+    f_sq = _kth_sq_radii(fp, kk, blk)
+    precision = _inside_any_ball(fp, rp, r_sq, blk).to(torch.float64).mean()
+    recall = _inside_any_ball(rp, fp, f_sq, blk).to(torch.float64).mean()
+    return PrecisionRecall(precision, recall)
+
+
+def realism_score(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    k: int = 3,
+    block_size: int = 1024,
+    keep_fraction: float = 1.0,
+) -> torch.Tensor:
+    """Per-sample realism ``R(f) = max_j radius_k(r_j) / ‖f − r_j‖`` of generated features.
+
+    ``R(f) ≥ 1`` exactly when ``f`` lies inside the real manifold (some ball contains it),
+    and larger values mean deeper inside. A generated point that coincides with a real point
+    gets ``+inf``. ``keep_fraction < 1``
+    first keeps only the real points with the smallest radii (Kynkäänniemi et al. drop the
+    half with the largest radii, ``keep_fraction=0.5``, so that outliers with huge balls
+    do not dominate); the default keeps all of them.
+
+    Args:
+        real: real features ``(N, D)``.
+        fake: generated features ``(M, D)``.
+        k: neighbour rank of the radii, ``1 ≤ k < N``.
+        block_size: rows per block (memory ``block_size · N`` scores).
+        keep_fraction: share of the real balls kept, in ``(0, 1]``: the
+            ``ceil(keep_fraction · N)`` smallest radii.
+
+    Returns:
+        ``(M,)`` realism scores in the dtype and on the device of ``fake``.
+
+    Raises:
+        ShapeError: empty or non-``(N, D)`` sets, or different feature dims.
+        NonFiniteError: NaN or Inf in the features.
+        RangeError: ``k`` out of ``[1, N)``, ``block_size < 1``, ``keep_fraction`` not in
+            ``(0, 1]``.
+
+    Shape:
+        - ``real``: ``(N, D)``, ``fake``: ``(M, D)``; output: ``(M,)``.
+
+    References:
+        Kynkäänniemi et al. 2019, §5 (realism score).
+
+    Example:
+        >>> real = torch.tensor([[0.0], [1.0], [2.0]])
+        >>> realism_score(real, torch.tensor([[0.5], [4.0], [2.0]]), k=1).tolist()
+        [2.0, 0.5, inf]
+    """
+    r, f = _sets(real, fake)
+    kk = check_int(k, "k", minimum=1)
+    _check_k(kk, r.shape[0], "real")
+    blk = check_int(block_size, "block_size", minimum=1)
+    keep = check_number(keep_fraction, "keep_fraction", low=0.0, high=1.0, low_inclusive=False)
+    centre = _centre(r, f)
+    rp, fp = _points(r, centre), _points(f, centre)
+    r_sq = _kth_sq_radii(rp, kk, blk)
+    if keep < 1.0:
+        n_keep = max(1, math.ceil(keep * r_sq.shape[0]))
+        order = torch.sort(r_sq, stable=True).indices[:n_keep]
+        rp = _Points(rp.exact[order], rp.search[order], rp.search_sq[order])
+        r_sq = r_sq[order]
+    r_sq_search = r_sq.to(rp.search.dtype)
+    tiny = torch.finfo(rp.search.dtype).tiny
+    cand = min(_BALL_CANDIDATES, r_sq.shape[0])
+    m = fp.exact.shape[0]
+    out = fp.exact.new_empty(m)
+    for start in range(0, m, blk):
+        q = fp.search[start : start + blk]
+        partial = torch.addmm(rp.search_sq.unsqueeze(0), q, rp.search.T, alpha=-2.0)
+        nearest = partial.topk(1, dim=1, largest=False).indices  # catches coincident points
+        d_sq = partial.add_(fp.search_sq[start : start + blk].unsqueeze(1)).clamp_min_(tiny)
+        best = (r_sq_search / d_sq).topk(cand, dim=1).indices
+        del partial, d_sq
+        idx = torch.cat([best, nearest], dim=1)
+        exact = _exact_sq(fp.exact[start : start + q.shape[0]], rp.exact, idx)
+        ratio = torch.where(exact > 0, r_sq[idx] / exact, math.inf)
+        out[start : start + q.shape[0]] = ratio.amax(1).sqrt()
+    return out.to(f.dtype)

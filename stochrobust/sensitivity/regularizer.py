@@ -1,0 +1,221 @@
+"""The robustness training loss ``L_R`` ([O23] eq. 7 inside eq. 8) as an ``nn.Module``.
+
+References:
+    [O23] eq. 8 (``L_GAN + λ_R·L_R``), §6.1 and App. E.2.2–E.2.3 (5 Adam steps, 10 seeds,
+    ``L_R`` added on every third generator step, ``λ_R = 500``), App. E.1 (toy: 4 Adam steps,
+    lr 1e-4, 50 seeds, ``λ_R = 0.1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from stochrobust._checks import (
+    check_int,
+    check_positive,
+    frozen,
+)
+from stochrobust.estimator import Estimator
+from stochrobust.sensitivity._ascent import check_box
+from stochrobust.sensitivity._objective import (
+    SameSeedObjective,
+    check_solver,
+    fused_same_seed_loss,
+    prepare,
+    protected_buffers,
+)
+from stochrobust.sensitivity.projections import check_norm
+from stochrobust.sensitivity.solvers import AdamAscent, Solver
+
+__all__ = ["RobustnessRegularizer"]
+
+
+class RobustnessRegularizer(nn.Module):
+    """Differentiable same-seed robustness loss ``L_R = mean_b r̃(y_b)`` ([O23] eq. 7).
+
+    ``loss = reg(G, y)`` finds, for every ``y_b``, a perturbation ``δ*_b`` maximising
+    ``mean_k ‖G(y_b, z_k) − G(y_b + δ, z_k)‖²`` (eq. 6) with the solver, then returns the
+    batch mean of that objective at ``δ*`` (detached), differentiable with respect to the
+    model's parameters through *both* the clean and the perturbed outputs, which are
+    evaluated together in one fused ``(2·B·K)``-row call. Use it as
+    ``loss = gan_loss + lam * reg(G, y)`` (eq. 8).
+
+    Model state. The attack runs under :func:`~stochrobust.frozen`: eval mode (BatchNorm
+    uses its running statistics, dropout is off) and frozen parameters, so it computes no
+    weight gradients. The final differentiable evaluation runs in the caller's mode for a
+    raw model (an :class:`~stochrobust.Estimator` follows its own ``eval_mode`` flag): in
+    training mode BatchNorm normalises with the statistics of the fused clean+perturbed
+    batch. Every buffer of the model (BatchNorm running statistics, ``num_batches_tracked``)
+    is protected during that evaluation — it runs on temporary copies — so after ``forward``
+    the model's mode, ``requires_grad`` flags, ``.grad`` attributes and buffers are exactly
+    as before; the returned loss holds a graph to the parameters, and ``loss.backward()``
+    accumulates their gradients as usual. Dropout active in training mode draws different
+    masks for the clean and perturbed halves (breaking the common random numbers): put such
+    models in eval mode or wrap them in ``Estimator(model, eval_mode=True)``.
+
+    Applying every k-th step ([O23] App. E.2.2: two generator steps with the GAN loss only,
+    the third with ``L_R``): with ``every = k``, calls number ``k, 2k, 3k, …`` compute the loss
+    and the others return a constant zero at once, without calling the model. The counter
+    advances only while the module is in training mode (``reg.train()``, the default); in
+    eval mode every call computes the loss and the counter is left alone. See
+    :attr:`step_count`, :attr:`applies_next` and :meth:`reset`.
+
+    Args:
+        eps: L2 radius of the attack (``≥ 0``; see
+            :func:`~stochrobust.sensitivity.eps_for_psnr`).
+        n_seeds: seeds ``K`` per input for stochastic estimators (1 is used for
+            deterministic ones).
+        solver: the inner maximiser; ``None`` means ``AdamAscent()`` (the paper's 5 steps,
+            lr 1).
+        every: apply the loss on every ``every``-th training call (``≥ 1``).
+        norm: the ball (``"l2"`` in the paper).
+        box: optional ``(lo, hi)`` on ``y + δ``.
+
+    Raises:
+        RangeError: ``eps < 0``, ``n_seeds < 1`` or ``every < 1``.
+        StochRobustTypeError: ``solver`` is not a :class:`~stochrobust.sensitivity.Solver`.
+
+    References:
+        [O23] eqs. 6–8, App. E.1, E.2.2, E.2.3.
+
+    Example:
+        >>> G = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
+        ...                         torch.nn.Linear(8, 4))
+        >>> reg = RobustnessRegularizer(eps=0.1, every=3)
+        >>> y = torch.rand(5, 4)
+        >>> [float(reg(G, y)) == 0.0 for _ in range(2)]   # calls 1 and 2: skipped
+        [True, True]
+        >>> loss = reg(G, y)                              # call 3: applied
+        >>> loss.backward()
+        >>> G[0].weight.grad is not None and bool(loss > 0)
+        True
+    """
+
+    def __init__(
+        self,
+        eps: float,
+        n_seeds: int = 10,
+        solver: Solver | None = None,
+        every: int = 1,
+        *,
+        norm: str = "l2",
+        box: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.eps = check_positive(eps, "eps", allow_zero=True)
+        self.n_seeds = check_int(n_seeds, "n_seeds", minimum=1)
+        self.norm = check_norm(norm)
+        self.solver = check_solver(AdamAscent() if solver is None else solver, self.norm)
+        self.every = check_int(every, "every", minimum=1)
+        self.box = check_box(box)
+        self._calls = 0
+
+    @classmethod
+    def paper_natural_images(cls, eps: float) -> RobustnessRegularizer:
+        """[O23] preset for 64×64 images: 10 seeds, 5 Adam steps (lr 1), every third step.
+
+        Combine with ``λ_R = 500``; ``eps`` = 2.5 (inpainting) or 0.553 / 0.276 / 0.138
+        (super-resolution ×4 / ×8 / ×16).
+
+        Args:
+            eps: the L2 radius.
+
+        Returns:
+            The regulariser.
+
+        Example:
+            >>> RobustnessRegularizer.paper_natural_images(2.5).every
+            3
+        """
+        return cls(eps, n_seeds=10, solver=AdamAscent.paper_natural_images(), every=3)
+
+    @classmethod
+    def paper_toy(cls, eps: float = 1e-3) -> RobustnessRegularizer:
+        """[O23] App. E.1 preset for the 2-D toy: 50 seeds, 4 Adam steps with lr 1e-4.
+
+        Combine with ``λ_R = 0.1``.
+
+        Args:
+            eps: the L2 radius (``1e-3`` in the paper).
+
+        Returns:
+            The regulariser.
+
+        Example:
+            >>> RobustnessRegularizer.paper_toy().n_seeds
+            50
+        """
+        return cls(eps, n_seeds=50, solver=AdamAscent.paper_toy(), every=1)
+
+    @property
+    def step_count(self) -> int:
+        """Number of training-mode calls since construction or the last :meth:`reset`."""
+        return self._calls
+
+    @property
+    def applies_next(self) -> bool:
+        """Whether the next training-mode call computes the loss (not a skipped zero)."""
+        return (self._calls + 1) % self.every == 0
+
+    def reset(self, step_count: int = 0) -> None:
+        """Set the call counter (e.g. when resuming training from a checkpoint).
+
+        Args:
+            step_count: the new counter value (``≥ 0``).
+
+        Raises:
+            RangeError: a negative ``step_count``.
+
+        Example:
+            >>> reg = RobustnessRegularizer(0.1, every=3)
+            >>> reg.reset(2)
+            >>> reg.step_count, reg.applies_next
+            (2, True)
+        """
+        self._calls = check_int(step_count, "step_count", minimum=0)
+
+    def forward(
+        self,
+        model: Estimator | nn.Module | Callable[..., torch.Tensor],
+        y: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Compute ``L_R`` on the batch ``y`` (or a zero on a skipped step).
+
+        Args:
+            model: an :class:`~stochrobust.Estimator` or a model ``G(y)`` (wrapped as a
+                deterministic estimator evaluated in the caller's mode).
+            y: the batch of inputs ``(B, *in_shape)``.
+            generator: random generator for the seeds and the attack's random start.
+
+        Returns:
+            A scalar tensor: the batch mean of eq. 6 at ``δ*``, differentiable in the
+            model's parameters; a constant ``0`` (no graph) on skipped steps or ``eps = 0``.
+
+        Raises:
+            NonFiniteError, ModelError, ShapeError: as
+                :func:`~stochrobust.sensitivity.sensitivity_at`.
+        """
+        if self.training:
+            self._calls += 1
+            if self._calls % self.every != 0:
+                return torch.zeros((), dtype=y.dtype, device=y.device)
+        est = model if isinstance(model, Estimator) else Estimator(model, eval_mode=False)
+        p = prepare(est, y, self.eps, self.norm, self.n_seeds, self.solver, generator, self.box)
+        if not p.any_active:
+            return torch.zeros((), dtype=p.y.dtype, device=p.y.device)
+        with frozen(est.model):
+            objective = SameSeedObjective(est, p.y, p.seeds, p.clean)
+            best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
+        with protected_buffers(est.model):
+            return fused_same_seed_loss(est, p.y, best.delta, p.seeds).mean()
+
+    def extra_repr(self) -> str:
+        """Configuration shown by ``repr``."""
+        return (
+            f"eps={self.eps:g}, n_seeds={self.n_seeds}, solver={self.solver!r}, "
+            f"every={self.every}, norm={self.norm!r}, step_count={self._calls}"
+        )
