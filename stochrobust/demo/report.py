@@ -1,151 +1,38 @@
-"""``stochrobust demo``: the central result of [O23] on the disk toy problem, measured.
-
-X is uniform on the unit disk and ``Y = X⁽¹⁾``. The demo evaluates the hand-crafted
-consistent deterministic estimators ``X̂_α = (Y, sqrt(1 − Y²)·sin(αY))`` for
-``α ∈ {1, 5, 20, 50}`` and the (stochastic) posterior sampler with this library's own
-primitives:
-
-- perceptual quality: improved precision/recall (k = 5, 1000 outputs against 1000 data
-  points, averaged over several draws) — :func:`stochrobust.metrics.precision_recall`;
-- robustness: the same-seed sensitivity ``r̃(y)`` of [O23] eq. 6 (squared; for a
-  deterministic estimator it is the square of eq. 2) at ``ε = 1e-3``, with ``y + δ`` kept in
-  ``[−1, 1]``, averaged over inputs (that mean is ``R̃``, eq. 7) —
-  :func:`stochrobust.sensitivity.sensitivity_at`.
-
-It writes ``results.json`` and two PNG figures to the output folder and returns a report
-whose table and conclusion the CLI prints. Expected ([O23] §4–5, SPEC §6): recall rises with
-α at precision ≈ 1 while the sensitivity grows by orders of magnitude; the posterior sampler
-has both high recall and low sensitivity.
+"""Reporting of the ``stochrobust demo``: table, conclusion, figures and ``results.json``.
 
 References:
-    [O23] §4 (Fig. 3), §5 (eqs. 6–7), App. D.
+    [O23] §4–5, Fig. 3.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 import stochrobust
-from stochrobust._checks import RangeError, check_int, check_positive
-from stochrobust.estimator import Estimator
+from stochrobust._checks import RangeError
+from stochrobust.demo.evaluate import (
+    DemoConfig,
+    EstimatorResult,
+    demo_estimators,
+    demo_solver,
+    evaluate,
+)
 from stochrobust.toy.data import sample_disk
-from stochrobust.toy.estimators import disk_posterior_estimator, sine_disk_estimator
 from stochrobust.toy.plots import OutputColumn, plot_outputs, plot_sensitivity_recall
 
-if TYPE_CHECKING:  # pragma: no cover
-    from stochrobust.sensitivity import Solver
-
-__all__ = [
-    "DEFAULT_OUT",
-    "DemoConfig",
-    "DemoReport",
-    "EstimatorResult",
-    "conclusion",
-    "evaluate",
-    "format_table",
-    "run_demo",
-]
+__all__ = ["DEFAULT_OUT", "DemoReport", "conclusion", "format_table", "run_demo"]
 
 DEFAULT_OUT = "stochrobust-demo"
 """Default output folder of ``stochrobust demo`` (relative to the working directory)."""
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """Sizes and constants of the demo.
-
-    Attributes:
-        alphas: frequencies of the deterministic estimators ``X̂_α``.
-        n_samples: outputs and data points per precision/recall evaluation (paper: 1000).
-        n_draws: independent precision/recall draws averaged.
-        k: neighbour rank of precision/recall (paper: 5 for the toy problem).
-        n_inputs: inputs ``y ~ p_Y`` over which the eq. 6 sensitivity is averaged.
-        n_seeds: seeds per input in eq. 6 (the posterior sampler; deterministic estimators
-            need one).
-        eps: L2 radius of the input perturbation (paper: 1e-3).
-        n_support: outputs tracing each estimator's support in the figure (paper: 10 000).
-        n_shown: samples against data points in the figure (paper: 100).
-        seed: seed of the single random generator that drives everything.
-    """
-
-    alphas: tuple[float, ...] = (1.0, 5.0, 20.0, 50.0)
-    n_samples: int = 1000
-    n_draws: int = 5
-    k: int = 5
-    n_inputs: int = 1000
-    n_seeds: int = 10
-    eps: float = 1e-3
-    n_support: int = 10_000
-    n_shown: int = 100
-    seed: int = 0
-
-    @classmethod
-    def quick(cls) -> DemoConfig:
-        """A smaller configuration for smoke tests (a few seconds)."""
-        return cls(n_samples=400, n_draws=1, n_inputs=200, n_support=3000)
-
-    def validated(self) -> DemoConfig:
-        """Return ``self`` after checking every field (typed errors otherwise)."""
-        if len(self.alphas) == 0:
-            raise RangeError("alphas: expected at least one frequency, got none")
-        for a in self.alphas:
-            check_positive(a, "alphas")
-        for name in ("n_samples", "n_draws", "n_inputs", "n_seeds", "n_support", "n_shown"):
-            check_int(getattr(self, name), name, minimum=1)
-        check_int(self.k, "k", minimum=1)
-        if self.k >= self.n_samples:
-            raise RangeError(f"k: expected k < n_samples = {self.n_samples}, got {self.k}")
-        check_positive(self.eps, "eps")
-        check_int(self.seed, "seed", minimum=0)
-        return self
-
-
-@dataclass
-class EstimatorResult:
-    """Measurements of one estimator (one row of the table, one entry of the JSON).
-
-    Attributes:
-        name: short identifier (``"X_1"`` … or ``"posterior"``).
-        alpha: ``α`` of ``X̂_α``; ``None`` for the posterior sampler.
-        stochastic: whether the estimator draws a random seed.
-        precision: mean precision over the draws.
-        recall: mean recall over the draws.
-        precision_std: standard deviation of the precision over the draws.
-        recall_std: standard deviation of the recall over the draws.
-        sensitivity: mean over inputs of the eq. 6 value ``r̃(y)`` (squared), i.e. ``R̃``.
-        sensitivity_sqrt: ``sqrt(R̃)`` (what [O23] Table 3 reports).
-        sensitivity_median: median over inputs of ``r̃(y)``.
-        eps: the perturbation radius.
-        seconds: wall time spent on this estimator.
-    """
-
-    name: str
-    alpha: float | None
-    stochastic: bool
-    precision: float
-    recall: float
-    precision_std: float
-    recall_std: float
-    sensitivity: float
-    sensitivity_sqrt: float
-    sensitivity_median: float
-    eps: float
-    seconds: float
-
-    @property
-    def label(self) -> str:
-        """Human-readable name for tables and figures."""
-        return "posterior sampler" if self.alpha is None else f"X_alpha, alpha={self.alpha:g}"
 
 
 @dataclass
@@ -168,116 +55,6 @@ class DemoReport:
     seconds: float = 0.0
     table: str = ""
     conclusion: str = ""
-
-
-def _estimators(config: DemoConfig) -> list[tuple[str, float | None, Estimator]]:
-    out: list[tuple[str, float | None, Estimator]] = [
-        (f"X_{a:g}", float(a), sine_disk_estimator(a)) for a in sorted(config.alphas)
-    ]
-    out.append(("posterior", None, disk_posterior_estimator()))
-    return out
-
-
-def _solver() -> Solver:
-    # The input is 1-D, so the ball is the segment [y - eps, y + eps] and eq. 6 may have a
-    # local maximum at each end: a few random restarts of PGD find the better one (the mean
-    # over inputs then matches a brute-force grid search over delta to about 1e-4).
-    from stochrobust.sensitivity import PGD
-
-    return PGD(restarts=8)
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    m = sum(values) / len(values)
-    var = sum((v - m) ** 2 for v in values) / max(len(values) - 1, 1)
-    return m, math.sqrt(var)
-
-
-def _evaluate_one(
-    name: str,
-    alpha: float | None,
-    est: Estimator,
-    config: DemoConfig,
-    gen: torch.Generator,
-    device: torch.device,
-) -> EstimatorResult:
-    from stochrobust.metrics import precision_recall
-    from stochrobust.sensitivity import sensitivity_at
-
-    start = time.perf_counter()
-    precisions, recalls = [], []
-    for _ in range(config.n_draws):
-        real, _ = sample_disk(config.n_samples, generator=gen, device=device)
-        _, y = sample_disk(config.n_samples, generator=gen, device=device)
-        fake = est.sample(y, 1, generator=gen)[:, 0]
-        p, r = precision_recall(real, fake, k=config.k)
-        precisions.append(float(p))
-        recalls.append(float(r))
-    _, y = sample_disk(config.n_inputs, generator=gen, device=device)
-    res = sensitivity_at(
-        est, y, config.eps, n_seeds=config.n_seeds, solver=_solver(), generator=gen, box=(-1.0, 1.0)
-    )
-    values = res.value.detach().double()
-    pm, ps = _mean_std(precisions)
-    rm, rs = _mean_std(recalls)
-    sens = float(values.mean())
-    return EstimatorResult(
-        name=name,
-        alpha=alpha,
-        stochastic=est.is_stochastic,
-        precision=pm,
-        recall=rm,
-        precision_std=ps,
-        recall_std=rs,
-        sensitivity=sens,
-        sensitivity_sqrt=math.sqrt(sens),
-        sensitivity_median=float(values.median()),
-        eps=config.eps,
-        seconds=time.perf_counter() - start,
-    )
-
-
-def evaluate(
-    config: DemoConfig,
-    *,
-    device: str | torch.device = "cpu",
-    progress: Callable[[str], None] | None = None,
-) -> list[EstimatorResult]:
-    """Measure precision/recall and eq. 6 sensitivity of every demo estimator.
-
-    Args:
-        config: sizes and constants.
-        device: where to compute.
-        progress: called with one line of text per finished estimator (e.g. ``print``).
-
-    Returns:
-        The results: ``X̂_α`` by increasing α, then the posterior sampler.
-
-    Raises:
-        RangeError: an invalid configuration.
-
-    References:
-        [O23] §4.1 (precision/recall of ``X̂_α``), eqs. 6–7 (sensitivity).
-
-    Example:
-        >>> cfg = DemoConfig(alphas=(1.0,), n_samples=50, n_draws=1, n_inputs=20)
-        >>> [r.name for r in evaluate(cfg)]
-        ['X_1', 'posterior']
-    """
-    config = config.validated()
-    dev = torch.device(device)
-    gen = torch.Generator(device=dev).manual_seed(config.seed)
-    ests = _estimators(config)
-    results = []
-    for i, (name, alpha, est) in enumerate(ests, start=1):
-        r = _evaluate_one(name, alpha, est, config, gen, dev)
-        results.append(r)
-        if progress is not None:
-            progress(
-                f"[{i}/{len(ests)}] {r.label:<22} precision {r.precision:.3f}  recall "
-                f"{r.recall:.3f}  sensitivity {r.sensitivity:.3g}  ({r.seconds:.1f} s)"
-            )
-    return results
 
 
 def format_table(results: list[EstimatorResult]) -> str:
@@ -391,7 +168,7 @@ def _figures(
     _, y_sup = sample_disk(config.n_support, generator=gen, device=device)
     _, y_shown = sample_disk(config.n_shown, generator=gen, device=device)
     columns = []
-    for (_, alpha, est), r in zip(_estimators(config), results, strict=True):
+    for (_, alpha, est), r in zip(demo_estimators(config), results, strict=True):
         with torch.no_grad():
             sup = est.sample(y_sup, 1, generator=gen)[:, 0]
             shown = est.sample(y_shown, 1, generator=gen)[:, 0]
@@ -482,7 +259,7 @@ def run_demo(
         "python": platform.python_version(),
         "device": str(dev),
         "config": asdict(replace(cfg, alphas=tuple(cfg.alphas))),
-        "solver": repr(_solver()),
+        "solver": repr(demo_solver()),
         "box": [-1.0, 1.0],
         "sensitivity": (
             "mean over inputs y ~ p_Y of eq. 6, max_{||delta||_2 <= eps, y+delta in [-1, 1]} "
