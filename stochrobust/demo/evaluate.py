@@ -42,6 +42,7 @@ class DemoConfig:
         n_seeds: seeds per input in eq. 6 (the posterior sampler; deterministic estimators
             need one).
         eps: L2 radius of the input perturbation (paper: 1e-3).
+        restarts: random restarts of the PGD maximiser of eq. 6 (see :func:`demo_solver`).
         n_support: outputs tracing each estimator's support in the figure (paper: 10 000).
         n_shown: samples against data points in the figure (paper: 100).
         seed: seed of the single random generator that drives everything.
@@ -54,6 +55,7 @@ class DemoConfig:
     n_inputs: int = 1000
     n_seeds: int = 10
     eps: float = 1e-3
+    restarts: int = 8
     n_support: int = 10_000
     n_shown: int = 100
     seed: int = 0
@@ -61,7 +63,7 @@ class DemoConfig:
     @classmethod
     def quick(cls) -> DemoConfig:
         """A smaller configuration for smoke tests (a few seconds)."""
-        return cls(n_samples=400, n_draws=1, n_inputs=200, n_support=3000)
+        return cls(n_samples=400, n_draws=1, n_inputs=200, restarts=3, n_support=1000)
 
     def validated(self) -> DemoConfig:
         """Return ``self`` after checking every field (typed errors otherwise)."""
@@ -69,7 +71,8 @@ class DemoConfig:
             raise RangeError("alphas: expected at least one frequency, got none")
         for a in self.alphas:
             check_positive(a, "alphas")
-        for name in ("n_samples", "n_draws", "n_inputs", "n_seeds", "n_support", "n_shown"):
+        names = ("n_samples", "n_draws", "n_inputs", "n_seeds", "restarts", "n_support", "n_shown")
+        for name in names:
             check_int(getattr(self, name), name, minimum=1)
         check_int(self.k, "k", minimum=1)
         if self.k >= self.n_samples:
@@ -141,15 +144,21 @@ def demo_estimators(config: DemoConfig) -> list[tuple[str, float | None, Estimat
     return out
 
 
-def demo_solver() -> Solver:
-    """The maximiser of eq. 6 used by the demo: PGD with 8 random restarts.
+def demo_solver(restarts: int = 8) -> Solver:
+    """The maximiser of eq. 6 used by the demo: PGD with random restarts.
 
     The input is 1-D, so the ball is the segment ``[y − ε, y + ε]`` and eq. 6 may have a
     local maximum at each end; a few random restarts find the better one (the mean over
     inputs then matches a brute-force grid search over ``δ`` to about 1e-4 relative).
 
+    Args:
+        restarts: number of random restarts (``≥ 1``).
+
     Returns:
-        A fresh :class:`~stochrobust.sensitivity.PGD`.
+        A fresh :class:`~stochrobust.sensitivity.PGD` (20 steps each).
+
+    Raises:
+        RangeError: ``restarts < 1``.
 
     Example:
         >>> demo_solver().restarts
@@ -157,7 +166,7 @@ def demo_solver() -> Solver:
     """
     from stochrobust.sensitivity import PGD
 
-    return PGD(restarts=8)
+    return PGD(restarts=restarts)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -192,7 +201,7 @@ def _evaluate_one(
         y,
         config.eps,
         n_seeds=config.n_seeds,
-        solver=demo_solver(),
+        solver=demo_solver(config.restarts),
         generator=gen,
         box=(-1.0, 1.0),
     )

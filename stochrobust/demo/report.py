@@ -259,7 +259,7 @@ def run_demo(
         "python": platform.python_version(),
         "device": str(dev),
         "config": asdict(replace(cfg, alphas=tuple(cfg.alphas))),
-        "solver": repr(demo_solver()),
+        "solver": repr(demo_solver(cfg.restarts)),
         "box": [-1.0, 1.0],
         "sensitivity": (
             "mean over inputs y ~ p_Y of eq. 6, max_{||delta||_2 <= eps, y+delta in [-1, 1]} "
