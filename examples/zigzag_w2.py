@@ -101,9 +101,12 @@ def plot(result: dict, n: int, out: Path) -> Path:
     ax.set_xticks(fs)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
-    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
-    ax.tick_params(axis="y", which="minor", labelsize=7)
+    lo = min(min(w2), result["floor_mean"], monge_bound(fs[-1])) / 1.3
+    hi = max(max(w2), monge_bound(fs[0])) * 1.3
+    ax.set_ylim(lo, hi)
+    ax.set_yticks([t for t in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5) if lo <= t <= hi])
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("number of teeth f (log)")
     ax.set_ylabel(r"$W_2$ (log)")
     ax.set_title(

@@ -134,8 +134,8 @@ def demo_estimators(config: DemoConfig) -> list[tuple[str, float | None, Estimat
         [O23] §4 (``X̂_α``), Thm. 3.1 (the posterior sampler).
 
     Example:
-        >>> [(n, a) for n, a, _ in demo_estimators(DemoConfig(alphas=(20.0, 1.0)))]
-        [('X_1', 1.0), ('X_20', 20.0), ('posterior', None)]
+        >>> tuple((n, a) for n, a, _ in demo_estimators(DemoConfig(alphas=(20.0, 1.0))))
+        (('X_1', 1.0), ('X_20', 20.0), ('posterior', None))
     """
     out: list[tuple[str, float | None, Estimator]] = [
         (f"X_{a:g}", float(a), sine_disk_estimator(a)) for a in sorted(config.alphas)
@@ -249,8 +249,8 @@ def evaluate(
 
     Example:
         >>> cfg = DemoConfig(alphas=(1.0,), n_samples=50, n_draws=1, n_inputs=20)
-        >>> [r.name for r in evaluate(cfg)]
-        ['X_1', 'posterior']
+        >>> tuple(r.name for r in evaluate(cfg))
+        ('X_1', 'posterior')
     """
     config = config.validated()
     dev = torch.device(device)

@@ -231,8 +231,8 @@ def run_demo(
         >>> cfg = DemoConfig(alphas=(1.0, 50.0), n_samples=30, n_draws=1, n_inputs=10,
         ...                  n_support=50, n_shown=10)
         >>> rep = run_demo(tempfile.mkdtemp(), config=cfg)
-        >>> sorted(p.name for p in rep.files)
-        ['disk_estimators.png', 'results.json', 'sensitivity_vs_recall.png']
+        >>> tuple(sorted(p.name for p in rep.files))
+        ('disk_estimators.png', 'results.json', 'sensitivity_vs_recall.png')
     """
     start = time.perf_counter()
     dev = torch.device(device)
