@@ -43,7 +43,7 @@ __version__ = "0.1.0"
 _SUBMODULES = ("sensitivity", "consistency", "smoothing", "metrics", "toy", "testing", "cli")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stochrobust import consistency, metrics, sensitivity, smoothing  # noqa: F401
+    from stochrobust import consistency, metrics, sensitivity, smoothing, testing  # noqa: F401
 
 __all__ = [
     "Estimator",

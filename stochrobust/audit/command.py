@@ -83,7 +83,9 @@ def _device(name: str) -> torch.device:
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError):
-        raise RangeError(f"--device: expected a torch device such as cpu or cuda, got {name!r}")
+        raise RangeError(
+            f"--device: expected a torch device such as cpu or cuda, got {name!r}"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RangeError(f"--device: expected an available device, got {name!r} (no CUDA)")
     return dev
@@ -111,7 +113,7 @@ def _radius(args: argparse.Namespace, shape: tuple[int, ...]) -> float:
     if args.eps is not None:
         return check_positive(args.eps, "--eps")
     target = DEFAULT_AI_PSNR if args.ai_psnr is None else check_number(args.ai_psnr, "--ai-psnr")
-    eps = 10.0 ** (-target / 20.0)  # L-inf: |delta_i| <= eps gives MSE <= eps^2
+    eps: float = 10.0 ** (-target / 20.0)  # L-inf: |delta_i| <= eps gives MSE <= eps^2
     if args.norm != "linf":
         eps *= math.sqrt(math.prod(shape))
     return eps
@@ -199,4 +201,3 @@ def run(args: argparse.Namespace) -> int:
         text = " ".join(str(exc).split())
         print(f"stochrobust audit: error: {type(exc).__name__}: {text}", file=sys.stderr)
         return 2
-

@@ -14,6 +14,7 @@ subclasses (malformed inputs) or :class:`FileNotFoundError`, each with a one-lin
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,7 +76,11 @@ def load_model(spec: str, device: str | torch.device = "cpu") -> Callable[..., t
     path = Path(spec)
     if path.is_file():
         try:
-            return torch.jit.load(str(path), map_location=dev)  # type: ignore[no-any-return]
+            with warnings.catch_warnings():  # torch 2.10+: "torch.jit.load is deprecated"
+                warnings.filterwarnings(
+                    "ignore", message=".*jit.*deprecated", category=FutureWarning
+                )
+                return torch.jit.load(str(path), map_location=dev)  # type: ignore[no-untyped-call,no-any-return]
         except Exception as exc:
             raise ModelError(
                 f"MODEL: expected a TorchScript file, could not load {spec!r}: {_oneline(exc)}"
@@ -90,9 +95,7 @@ def load_model(spec: str, device: str | torch.device = "cpu") -> Callable[..., t
     try:
         obj: object = importlib.import_module(module_name)
     except Exception as exc:
-        raise ModelError(
-            f"MODEL: cannot import module {module_name!r}: {_oneline(exc)}"
-        ) from exc
+        raise ModelError(f"MODEL: cannot import module {module_name!r}: {_oneline(exc)}") from exc
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ModelError(f"MODEL: module {module_name!r} has no attribute {attr!r}")

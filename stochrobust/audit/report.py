@@ -182,14 +182,14 @@ class AuditReport:
             max_rows: most per-input rows to print.
 
         Returns:
-            The table, lines separated by ``\\n``.
+            The table (several lines).
         """
         n = len(self.names)
         order = list(range(n))
         note = ""
         if n > max_rows:
-            order = torch.argsort(self.value.double(), descending=True, stable=True)[:max_rows]
-            order = [int(i) for i in order.tolist()]
+            top = torch.argsort(self.value.double(), descending=True, stable=True)[:max_rows]
+            order = [int(i) for i in top.tolist()]
             note = f" (the {max_rows} most sensitive of {n})"
         width = max([5, *(len(self.names[i]) for i in order)])
         cols = ["eq6 value", "sqrt(eq6)", "eq9 PSNR", "AI-PSNR", "Lip LB"]

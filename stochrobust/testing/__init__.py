@@ -53,7 +53,18 @@ _EXPORTS = {
     "set_seed": "session",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "assert_certified",
+    "assert_consistent",
+    "assert_output_psnr_above",
+    "assert_sensitivity_below",
+    "current_budget",
+    "current_seed",
+    "default_generator",
+    "scaled_solver",
+    "set_budget",
+    "set_seed",
+]
 
 
 def __getattr__(name: str) -> Any:

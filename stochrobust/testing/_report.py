@@ -13,7 +13,7 @@ import torch
 
 
 def _hide(excinfo: object) -> bool:
-    """pytest hides a helper's frame when this returns True: for its AssertionError only."""
+    """Whether pytest hides a helper's frame when this returns True: for its AssertionError only."""
     errisinstance = getattr(excinfo, "errisinstance", None)
     return bool(errisinstance(AssertionError)) if errisinstance is not None else False
 
@@ -56,9 +56,7 @@ def worst_first(scores: torch.Tensor, mask: torch.Tensor, *, largest: bool) -> l
     return [int(i) for i in idx[order].tolist()]
 
 
-def worst_ai_psnr(
-    shape: Sequence[int], eps: float, norm: str, data_range: float
-) -> float:
+def worst_ai_psnr(shape: Sequence[int], eps: float, norm: str, data_range: float) -> float:
     """Lowest ``PSNR(y + δ, y)`` over the ball (the AI-PSNR the radius guarantees).
 
     ``‖δ‖₂ ≤ ε`` on the L2 and L1 balls and ``‖δ‖₂ ≤ ε·sqrt(n)`` on the L∞ ball.
@@ -69,9 +67,7 @@ def worst_ai_psnr(
     return psnr_for_eps(tuple(shape), l2, data_range)
 
 
-def eps_line(
-    eps: torch.Tensor, shape: Sequence[int], norm: str, data_range: float
-) -> str:
+def eps_line(eps: torch.Tensor, shape: Sequence[int], norm: str, data_range: float) -> str:
     """``eps = 0.1 on the l2 ball (worst-case AI-PSNR 34.00 dB for inputs of shape (3, 8, 8))``."""
     lo, hi = float(eps.min()), float(eps.max())
     shp = tuple(int(s) for s in shape)

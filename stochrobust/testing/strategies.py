@@ -47,7 +47,8 @@ __all__ = ["images", "inpainting_masks", "perturbations", "sr_scales_and_images"
 
 IntRange = int | tuple[int, int]
 _SEEDS = st.integers(min_value=0, max_value=2**63 - 1)
-_KINDS = ("uniform", "constant", "binary")
+Kind = Literal["uniform", "constant", "binary"]
+_KINDS: tuple[Kind, ...] = ("uniform", "constant", "binary")
 
 
 def _int_range(value: object, name: str, minimum: int = 1) -> tuple[int, int]:
@@ -64,12 +65,13 @@ def _int_range(value: object, name: str, minimum: int = 1) -> tuple[int, int]:
 
 
 def _dtypes(dtype: object) -> list[torch.dtype]:
-    items = list(dtype) if isinstance(dtype, (list, tuple)) else [dtype]
-    if not items or not all(isinstance(d, torch.dtype) and d.is_floating_point for d in items):
+    items: list[object] = list(dtype) if isinstance(dtype, (list, tuple)) else [dtype]
+    out = [d for d in items if isinstance(d, torch.dtype) and d.is_floating_point]
+    if not items or len(out) != len(items):
         raise StochRobustTypeError(
             f"dtype: expected a floating torch.dtype or a sequence of them, got {dtype!r}"
         )
-    return items
+    return out
 
 
 def _generator(draw: st.DrawFn) -> torch.Generator:
@@ -101,7 +103,7 @@ def images(
     height: IntRange = (4, 16),
     width: IntRange = (4, 16),
     dtype: torch.dtype | Sequence[torch.dtype] = torch.float32,
-    kinds: Sequence[Literal["uniform", "constant", "binary"]] = _KINDS,
+    kinds: Sequence[Kind] = _KINDS,
 ) -> st.SearchStrategy[torch.Tensor]:
     """Image batches ``(B, C, H, W)`` with values in ``[0, 1]``.
 
@@ -297,7 +299,7 @@ def inpainting_masks(
     kind: Literal["random", "upper", "any"] = "any",
     masked_fraction: float | tuple[float, float] | None = None,
 ) -> st.SearchStrategy[torch.Tensor]:
-    """Inpainting masks ``(H, W)``, bool, ``True`` = observed (as :class:`~stochrobust.consistency.Inpainting`).
+    """Inpainting masks ``(H, W)``: bool, ``True`` = observed (as in ``Inpainting``).
 
     ``"random"``: ``round(f·H·W)`` pixels masked at random positions, ``f`` drawn from
     ``masked_fraction`` (default ``(0, 1)``), so the masked fraction is within ``1/(2HW)``

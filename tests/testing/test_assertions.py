@@ -88,8 +88,12 @@ def test_same_generator_same_verdict_and_default_is_deterministic(disk, ys) -> N
             assert_sensitivity_below(disk(50.0), ys, EPS, max_norm=BOUND_NORM)
         msgs.append(str(info.value))
     assert msgs[0] == msgs[1]
-    a = assert_sensitivity_below(disk(1.0), ys, EPS, max_norm=1.0, generator=torch.Generator().manual_seed(5))
-    b = assert_sensitivity_below(disk(1.0), ys, EPS, max_norm=1.0, generator=torch.Generator().manual_seed(5))
+    a = assert_sensitivity_below(
+        disk(1.0), ys, EPS, max_norm=1.0, generator=torch.Generator().manual_seed(5)
+    )
+    b = assert_sensitivity_below(
+        disk(1.0), ys, EPS, max_norm=1.0, generator=torch.Generator().manual_seed(5)
+    )
     assert torch.equal(a.value, b.value) and torch.equal(a.delta, b.delta)
     # the default is the session seed: equal to an explicit generator with that seed
     c = assert_sensitivity_below(disk(1.0), ys, EPS, max_norm=1.0)

@@ -4,7 +4,6 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
@@ -49,13 +48,15 @@ def test_defaults(pytester, plugin_args) -> None:
 
 def test_cli_options(pytester, plugin_args) -> None:
     before = (current_budget(), current_seed())
-    result = run_inner(pytester, plugin_args, "--stochrobust-budget", "0.25", "--stochrobust-seed", "7")
-    result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(
-        ["stochrobust: budget 0.25, seed 7", "*VALUES budget=0.25 seed=7*"]
+    result = run_inner(
+        pytester, plugin_args, "--stochrobust-budget", "0.25", "--stochrobust-seed", "7"
     )
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["stochrobust: budget 0.25, seed 7", "*VALUES budget=0.25 seed=7*"])
     # the budget reached the assertion: 20 PGD steps scaled to 5, and the seed is reported
-    result.stdout.fnmatch_lines(["*solver = PGD(steps=5,*scaled from 20 by the budget 0.25)", "*seed 7*"])
+    result.stdout.fnmatch_lines(
+        ["*solver = PGD(steps=5,*scaled from 20 by the budget 0.25)", "*seed 7*"]
+    )
     assert (current_budget(), current_seed()) == before  # restored after the inner session
 
 
@@ -99,6 +100,7 @@ def test_help_lists_the_options(pytester, plugin_args) -> None:
     result.stdout.fnmatch_lines(["*--stochrobust-budget=FACTOR*", "*--stochrobust-seed=SEED*"])
 
 
+@pytest.mark.slow  # a fresh interpreter: the torch import dominates (3-7 s)
 def test_plugin_import_is_light(repo_root) -> None:
     code = (
         "import sys, stochrobust.testing.plugin\n"
@@ -114,6 +116,7 @@ def test_plugin_import_is_light(repo_root) -> None:
 
 
 def test_entry_point_declared_in_pyproject(repo_root) -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     with open(os.path.join(repo_root, "pyproject.toml"), "rb") as fh:
         meta = tomllib.load(fh)
     assert meta["project"]["entry-points"]["pytest11"] == {

@@ -19,7 +19,15 @@ from stochrobust.testing.session import (
 
 @pytest.mark.parametrize(
     ("steps", "budget", "expected"),
-    [(20, 1.0, 20), (20, 0.25, 5), (5, 0.5, 3), (5, 0.3, 2), (5, 0.01, 1), (1, 0.1, 1), (3, 4.0, 12)],
+    [
+        (20, 1.0, 20),
+        (20, 0.25, 5),
+        (5, 0.5, 3),
+        (5, 0.3, 2),
+        (5, 0.01, 1),
+        (1, 0.1, 1),
+        (3, 4.0, 12),
+    ],
 )
 def test_scaled_steps(steps, budget, expected) -> None:
     assert scaled_steps(steps, budget) == expected
