@@ -107,8 +107,10 @@ class UNet(nn.Module):
         """Per-sample shapes of the seeds ``Z_1..Z_depth`` for an ``height × width`` input.
 
         Example:
-            >>> UNet(s=4, depth=2).seed_shapes(16, 16)
-            [(1, 16, 16), (1, 8, 8)]
+            >>> for shape in UNet(s=4, depth=2).seed_shapes(16, 16):
+            ...     print(shape)
+            (1, 16, 16)
+            (1, 8, 8)
         """
         return [(self.seed_channels, height >> i, width >> i) for i in range(self.depth)]
 
@@ -122,8 +124,10 @@ class UNet(nn.Module):
 
         Example:
             >>> net = UNet(s=4, depth=2)
-            >>> [tuple(z.shape) for z in net.seed_sampler(3, torch.zeros(1, 3, 8, 8))]
-            [(3, 1, 8, 8), (3, 1, 4, 4)]
+            >>> for z in net.seed_sampler(3, torch.zeros(1, 3, 8, 8)):
+            ...     print(tuple(z.shape))
+            (3, 1, 8, 8)
+            (3, 1, 4, 4)
         """
         dev = generator.device if generator is not None else y.device
         return tuple(
