@@ -40,7 +40,16 @@ from stochrobust.estimator import Estimator, as_estimator
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("sensitivity", "consistency", "smoothing", "metrics", "toy", "testing", "cli")
+_SUBMODULES = (
+    "sensitivity",
+    "consistency",
+    "smoothing",
+    "metrics",
+    "nets",
+    "toy",
+    "testing",
+    "cli",
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from stochrobust import consistency, metrics, sensitivity, smoothing, testing  # noqa: F401
