@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     Args:
         parser: the subcommand's parser.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_arguments(p)
+        >>> args = p.parse_args(["pkg.models:make", "--input", "imgs/", "--ai-psnr", "30"])
+        >>> args.model, args.ai_psnr, args.eps, args.n_seeds, args.norm
+        ('pkg.models:make', 30.0, None, 10, 'l2')
     """
     parser.add_argument(
         "model", metavar="MODEL", help="package.module:factory (a callable returning the "
@@ -192,6 +199,12 @@ def run(args: argparse.Namespace) -> int:
 
     Returns:
         The exit status: 0 passed, 1 ``--max-sensitivity`` exceeded, 2 error.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_arguments(p)
+        >>> run(p.parse_args(["torch.nn:Identity", "--input", "no/such/file.npy"]))
+        2
     """
     try:
         return _run(args)

@@ -97,6 +97,11 @@ class AuditReport:
             ``mean_norm`` (eq. 3 for a deterministic model), ``mean_output_psnr`` (eq. 9),
             ``max_value`` with ``argmax_value``, ``min_input_psnr``, ``max_lipschitz``
             and ``mean_diversity`` (``None`` when deterministic).
+
+        Example:
+            >>> rep = run_audit(lambda y: 3 * y, torch.zeros(2, 4), 0.1)
+            >>> round(rep.aggregate()["sqrt_r_tilde"], 4)    # [O23] Table 3: 3 * eps
+            0.3
         """
         v = self.value.double()
         r_tilde = float(v.mean())
@@ -123,6 +128,11 @@ class AuditReport:
 
         Returns:
             The indices.
+
+        Example:
+            >>> rep = run_audit(lambda y: y, torch.zeros(2, 4), 0.1)
+            >>> rep.exceeding(0.001), rep.exceeding(0.1)   # eq. 6 = 0.01 at both inputs
+            ([0, 1], [])
         """
         over = torch.nonzero(self.value > max_value).flatten()
         order = torch.argsort(self.value[over].double(), descending=True, stable=True)
@@ -133,6 +143,11 @@ class AuditReport:
 
         Returns:
             ``settings``, ``per_input`` (one dict per input) and ``aggregate``.
+
+        Example:
+            >>> d = run_audit(lambda y: 0 * y + y, torch.zeros(1, 2), 0.5).to_dict()
+            >>> sorted(d), d["per_input"][0]["lipschitz_lower_bound"]
+            (['aggregate', 'per_input', 'settings'], 1.0)
         """
         rows = []
         for i, name in enumerate(self.names):
@@ -183,6 +198,11 @@ class AuditReport:
 
         Returns:
             The table (several lines).
+
+        Example:
+            >>> rep = run_audit(lambda y: y, torch.zeros(3, 2), 0.1, names=["a", "b", "c"])
+            >>> print(rep.format_table(max_rows=1).splitlines()[0])
+            per input (the 1 most sensitive of 3):
         """
         n = len(self.names)
         order = list(range(n))
