@@ -18,8 +18,9 @@ Options (command line, or ``[pytest]`` ini keys without the dashes):
 Fixtures: ``sr_seed`` (int), ``sr_budget`` (float), ``sr_generator`` (a fresh CPU
 :class:`torch.Generator` seeded with ``sr_seed`` for every test).
 
-The module imports neither torch nor the rest of stochrobust at import time beyond what
-importing the ``stochrobust`` package itself costs; the fixtures import torch when used.
+Loading the plugin imports neither torch nor the rest of stochrobust (the ``stochrobust``
+package imports its names lazily), so it costs nothing in sessions that do not use it; the
+fixtures import torch when used.
 """
 
 from __future__ import annotations
