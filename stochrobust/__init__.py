@@ -11,8 +11,8 @@ Wrap any torch generator — deterministic ``G(y)`` or stochastic ``G(y, z)`` �
 - :mod:`stochrobust.metrics` — precision/recall, Wasserstein-2, Fréchet distance,
   per-pixel diversity, PSNR/SSIM.
 
-Subpackages are imported lazily on first attribute access, so ``import stochrobust`` stays
-fast.
+Everything is imported lazily on first attribute access, so ``import stochrobust`` is
+instant and does not import torch.
 
 Example:
     >>> import torch, stochrobust as sr
@@ -24,26 +24,58 @@ Example:
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
-from typing import TYPE_CHECKING
-
-from stochrobust._checks import (
-    ModelError,
-    NonFiniteError,
-    RangeError,
-    ShapeError,
-    StochRobustError,
-    StochRobustTypeError,
-    frozen,
-)
-from stochrobust.estimator import Estimator, as_estimator
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("sensitivity", "consistency", "smoothing", "metrics", "toy", "testing", "cli")
+# Public names and the module that defines each; imported on first access so that
+# ``import stochrobust`` (and the pytest plugin, which pytest loads in every session of an
+# environment where stochrobust is installed) does not import torch.
+_LAZY = {
+    "Estimator": "stochrobust.estimator",
+    "as_estimator": "stochrobust.estimator",
+    "frozen": "stochrobust._checks",
+    "ModelError": "stochrobust._checks",
+    "NonFiniteError": "stochrobust._checks",
+    "RangeError": "stochrobust._checks",
+    "ShapeError": "stochrobust._checks",
+    "StochRobustError": "stochrobust._checks",
+    "StochRobustTypeError": "stochrobust._checks",
+}
+
+_SUBMODULES = (
+    "sensitivity",
+    "consistency",
+    "smoothing",
+    "metrics",
+    "nets",
+    "toy",
+    "testing",
+    "audit",
+    "cli",
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stochrobust import consistency, metrics, sensitivity, smoothing, toy  # noqa: F401
+    from stochrobust import (  # noqa: F401
+        audit,
+        consistency,
+        metrics,
+        nets,
+        sensitivity,
+        smoothing,
+        testing,
+        toy,
+    )
+    from stochrobust._checks import (
+        ModelError,
+        NonFiniteError,
+        RangeError,
+        ShapeError,
+        StochRobustError,
+        StochRobustTypeError,
+        frozen,
+    )
+    from stochrobust.estimator import Estimator, as_estimator
 
 __all__ = [
     "Estimator",
@@ -59,7 +91,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     if name in _SUBMODULES:
         return importlib.import_module(f"stochrobust.{name}")
     raise AttributeError(f"module 'stochrobust' has no attribute {name!r}")

@@ -6,6 +6,7 @@ Subcommands:
         (precision/recall and eq. 6 sensitivity of deterministic vs stochastic estimators);
         writes ``results.json`` and PNG figures to ``DIR`` (default ``./stochrobust-demo``).
     ``stochrobust version``  print the library and torch versions.
+    ``stochrobust audit``    audit a model file's sensitivity at given inputs.
 """
 
 from __future__ import annotations
@@ -54,6 +55,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``stochrobust audit`` (the logic lives in :mod:`stochrobust.audit.command`)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from stochrobust.audit.command import run as run_audit_command
+
+        return run_audit_command(args)
+
+    from stochrobust.audit.command import add_arguments
+
+    p_audit = sub.add_parser("audit", help="audit a model's sensitivity at given inputs")
+    add_arguments(p_audit)
+    p_audit.set_defaults(func=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``stochrobust`` command."""
     parser = argparse.ArgumentParser(
@@ -87,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.set_defaults(func=_cmd_demo)
     p_ver = sub.add_parser("version", help="print versions")
     p_ver.set_defaults(func=_cmd_version)
+    _add_audit(sub)
     return parser
 
 

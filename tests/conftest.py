@@ -25,6 +25,12 @@ torch.set_num_threads(1)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+@pytest.fixture(autouse=True)
+def _seed_global_rng() -> None:
+    """Seed torch's global generator before every test: no test depends on luck."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture(params=DEVICES)
 def device(request: pytest.FixtureRequest) -> torch.device:
     """Every available device (CUDA only where present)."""

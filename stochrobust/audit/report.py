@@ -1,0 +1,371 @@
+"""Audit a restoration model at given inputs: eqs. 6, 7, 9, a Lipschitz bound and diversity.
+
+:func:`run_audit` attacks every input once (:func:`~stochrobust.sensitivity.sensitivity_at`,
+in chunks of ``batch_size`` inputs) and collects an :class:`AuditReport`: per input the
+eq. 6 value (squared) and its square root, the eq. 9 output PSNR, the AI-PSNR at the
+maximiser, the [O24] Lipschitz lower bound ``‖G(y+δ) − G(y)‖/‖δ‖`` at that maximiser and,
+for stochastic models, the per-pixel standard deviation over a few samples. The report
+prints as a table and serialises to JSON.
+
+References:
+    [O23] eqs. 2, 6, 7, 9, Table 2 (per-pixel std) and Table 3 (``sqrt(R̃)``).
+    [O24] Ohayon, Michaeli, Elad. The Perception-Robustness Tradeoff in Deterministic Image
+    Restoration. ICML 2024 (Lipschitz lower bound).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from stochrobust._checks import (
+    ModelError,
+    ShapeError,
+    StochRobustError,
+    check_batch,
+    check_int,
+    check_positive,
+)
+from stochrobust.estimator import Estimator, as_estimator
+from stochrobust.metrics.diversity import per_pixel_std
+from stochrobust.sensitivity.sensitivity import sensitivity_at
+from stochrobust.sensitivity.solvers import Solver, default_solver
+from stochrobust.testing._report import worst_ai_psnr
+
+__all__ = ["AuditReport", "run_audit"]
+
+
+def _f(v: float) -> float | str:
+    """A JSON-safe float: ``inf``/``nan`` as strings (strict JSON has no such numbers)."""
+    return v if math.isfinite(v) else str(v)
+
+
+@dataclass
+class AuditReport:
+    """Per-input and aggregate robustness figures of one model (see :func:`run_audit`).
+
+    Attributes:
+        value: ``(N,)`` eq. 6 value (squared; eq. 2 squared for a deterministic model).
+        norm: ``(N,)`` its square root (eq. 2 for a deterministic model).
+        output_psnr: ``(N,)`` eq. 9 PSNR in dB (``inf``: the outputs did not move).
+        input_psnr: ``(N,)`` AI-PSNR ``PSNR(y + δ, y)`` at the maximiser.
+        lipschitz: ``(N,)`` Lipschitz lower bound ``norm / ‖δ‖₂``.
+        diversity: ``(N,)`` mean per-pixel std over ``diversity_samples`` samples, or
+            ``None`` for a deterministic model.
+        eps: the radius.
+        ai_psnr: the worst-case AI-PSNR the radius allows.
+        ball: ``"l2"``, ``"linf"`` or ``"l1"``.
+        n_seeds: seeds per input for eq. 6 (1 when deterministic).
+        solver: ``repr`` of the solver.
+        stochastic: whether the model takes a seed.
+        names: one name per input.
+        input_shape: per-input shape.
+        settings: free-form settings recorded in the JSON (model spec, seed, ...).
+
+    Example:
+        >>> rep = run_audit(lambda y: 2 * y, torch.rand(3, 1, 4, 4), 0.1,
+        ...                 generator=torch.Generator().manual_seed(0))
+        >>> [round(v, 3) for v in rep.norm.tolist()], round(rep.aggregate()["max_lipschitz"], 3)
+        ([0.2, 0.2, 0.2], 2.0)
+    """
+
+    value: torch.Tensor
+    norm: torch.Tensor
+    output_psnr: torch.Tensor
+    input_psnr: torch.Tensor
+    lipschitz: torch.Tensor
+    diversity: torch.Tensor | None
+    eps: float
+    ai_psnr: float
+    ball: str
+    n_seeds: int
+    solver: str
+    stochastic: bool
+    names: list[str]
+    input_shape: tuple[int, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def aggregate(self) -> dict[str, Any]:
+        """Aggregate figures over the inputs.
+
+        Returns:
+            ``r_tilde`` (eq. 7, mean eq. 6 value), ``sqrt_r_tilde`` ([O23] Table 3),
+            ``mean_norm`` (eq. 3 for a deterministic model), ``mean_output_psnr`` (eq. 9),
+            ``max_value`` with ``argmax_value``, ``min_input_psnr``, ``max_lipschitz``
+            and ``mean_diversity`` (``None`` when deterministic).
+
+        Example:
+            >>> rep = run_audit(lambda y: 3 * y, torch.zeros(2, 4), 0.1)
+            >>> round(rep.aggregate()["sqrt_r_tilde"], 4)    # [O23] Table 3: 3 * eps
+            0.3
+        """
+        v = self.value.double()
+        r_tilde = float(v.mean())
+        worst = int(v.argmax())
+        return {
+            "r_tilde": r_tilde,
+            "sqrt_r_tilde": math.sqrt(max(r_tilde, 0.0)),
+            "mean_norm": float(self.norm.double().mean()),
+            "mean_output_psnr": float(self.output_psnr.double().mean()),
+            "max_value": float(v[worst]),
+            "argmax_value": worst,
+            "min_input_psnr": float(self.input_psnr.double().min()),
+            "max_lipschitz": float(self.lipschitz.double().max()),
+            "mean_diversity": (
+                None if self.diversity is None else float(self.diversity.double().mean())
+            ),
+        }
+
+    def exceeding(self, max_value: float) -> list[int]:
+        """Indices of the inputs whose eq. 6 value exceeds ``max_value``, worst first.
+
+        Args:
+            max_value: the bound on the (squared) eq. 6 value.
+
+        Returns:
+            The indices.
+
+        Example:
+            >>> rep = run_audit(lambda y: y, torch.zeros(2, 4), 0.1)
+            >>> rep.exceeding(0.001), rep.exceeding(0.1)   # eq. 6 = 0.01 at both inputs
+            ([0, 1], [])
+        """
+        over = torch.nonzero(self.value > max_value).flatten()
+        order = torch.argsort(self.value[over].double(), descending=True, stable=True)
+        return [int(i) for i in over[order].tolist()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (non-finite numbers as the strings ``"inf"``, ``"nan"``).
+
+        Returns:
+            ``settings``, ``per_input`` (one dict per input) and ``aggregate``.
+
+        Example:
+            >>> d = run_audit(lambda y: y, torch.zeros(1, 2), 0.5).to_dict()
+            >>> row = d["per_input"].pop()
+            >>> sorted(d), row["lipschitz_lower_bound"]
+            (['aggregate', 'per_input', 'settings'], 1.0)
+        """
+        rows = []
+        for i, name in enumerate(self.names):
+            rows.append(
+                {
+                    "index": i,
+                    "name": name,
+                    "value": _f(float(self.value[i])),
+                    "norm": _f(float(self.norm[i])),
+                    "output_psnr": _f(float(self.output_psnr[i])),
+                    "input_psnr": _f(float(self.input_psnr[i])),
+                    "lipschitz_lower_bound": _f(float(self.lipschitz[i])),
+                    "per_pixel_std": (
+                        None if self.diversity is None else _f(float(self.diversity[i]))
+                    ),
+                }
+            )
+        agg = {k: (_f(v) if isinstance(v, float) else v) for k, v in self.aggregate().items()}
+        settings = {
+            "eps": self.eps,
+            "ai_psnr": _f(self.ai_psnr),
+            "norm": self.ball,
+            "n_seeds": self.n_seeds,
+            "solver": self.solver,
+            "stochastic": self.stochastic,
+            "input_shape": list(self.input_shape),
+            "n_inputs": len(self.names),
+            **self.settings,
+        }
+        return {"settings": settings, "per_input": rows, "aggregate": agg}
+
+    def label(self, i: int) -> str:
+        """How input ``i`` is named in messages: ``"3"``, or ``"3: name.png"`` for files.
+
+        Args:
+            i: the input's index.
+
+        Returns:
+            The label.
+        """
+        return str(i) if self.names[i] == str(i) else f"{i}: {self.names[i]}"
+
+    def format_table(self, max_rows: int = 20) -> str:
+        """The report as a text table (all inputs, or the ``max_rows`` worst by eq. 6).
+
+        Args:
+            max_rows: most per-input rows to print.
+
+        Returns:
+            The table (several lines).
+
+        Example:
+            >>> rep = run_audit(lambda y: y, torch.zeros(3, 2), 0.1, names=["a", "b", "c"])
+            >>> print(rep.format_table(max_rows=1).splitlines()[0])
+            per input (the 1 most sensitive of 3):
+        """
+        n = len(self.names)
+        order = list(range(n))
+        note = ""
+        if n > max_rows:
+            top = torch.argsort(self.value.double(), descending=True, stable=True)[:max_rows]
+            order = [int(i) for i in top.tolist()]
+            note = f" (the {max_rows} most sensitive of {n})"
+        width = max([5, *(len(self.names[i]) for i in order)])
+        cols = ["eq6 value", "sqrt(eq6)", "eq9 PSNR", "AI-PSNR", "Lip LB"]
+        if self.diversity is not None:
+            cols.append("pix std")
+        head = f"  {'#':>4}  {'input':<{width}}" + "".join(f"  {c:>10}" for c in cols)
+        lines = [f"per input{note}:", head]
+        for i in order:
+            cells = [
+                f"{float(self.value[i]):.4g}",
+                f"{float(self.norm[i]):.4g}",
+                f"{float(self.output_psnr[i]):.2f}",
+                f"{float(self.input_psnr[i]):.2f}",
+                f"{float(self.lipschitz[i]):.4g}",
+            ]
+            if self.diversity is not None:
+                cells.append(f"{float(self.diversity[i]):.4g}")
+            lines.append(
+                f"  {i:>4}  {self.names[i]:<{width}}" + "".join(f"  {c:>10}" for c in cells)
+            )
+        a = self.aggregate()
+        lines += [
+            f"aggregate over {n} inputs:",
+            f"  R~ = mean eq. 6 value (eq. 7)       {a['r_tilde']:.4g}",
+            f"  sqrt(R~) ([O23] Table 3)            {a['sqrt_r_tilde']:.4g}",
+            f"  mean sqrt(eq. 6) (eq. 3 if determ.) {a['mean_norm']:.4g}",
+            f"  mean eq. 9 output PSNR              {a['mean_output_psnr']:.2f} dB",
+            f"  max eq. 6 value                     {a['max_value']:.4g} "
+            f"(input {self.label(a['argmax_value'])})",
+            f"  min AI-PSNR at the maximisers       {a['min_input_psnr']:.2f} dB",
+            f"  max Lipschitz lower bound ([O24])   {a['max_lipschitz']:.4g}",
+        ]
+        if a["mean_diversity"] is not None:
+            lines.append(f"  mean per-pixel std (diversity)      {a['mean_diversity']:.4g}")
+        return "\n".join(lines)
+
+
+def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator) -> None:
+    """One forward pass on the first input, turning a crash of the model into ModelError."""
+    try:
+        with torch.no_grad():
+            est.sample(y[:1], 1, generator=generator)
+    except StochRobustError:
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        raise ModelError(
+            f"model: expected to run on inputs of shape {tuple(y.shape[1:])} (batch first), "
+            f"got {type(exc).__name__}: {text}"
+        ) from exc
+
+
+def run_audit(
+    model_or_estimator: Estimator | Callable[..., torch.Tensor],
+    inputs: torch.Tensor,
+    eps: float,
+    *,
+    norm: str = "l2",
+    n_seeds: int = 10,
+    solver: Solver | None = None,
+    generator: torch.Generator | None = None,
+    box: tuple[float, float] | None = None,
+    batch_size: int = 16,
+    diversity_samples: int = 8,
+    names: Sequence[str] | None = None,
+    data_range: float = 1.0,
+) -> AuditReport:
+    """Audit a model's robustness at ``inputs`` (the engine of ``stochrobust audit``).
+
+    For each chunk of ``batch_size`` inputs: one attack
+    (:func:`~stochrobust.sensitivity.sensitivity_at`) and, for a stochastic estimator,
+    ``diversity_samples`` fused samples for :func:`~stochrobust.metrics.per_pixel_std`.
+    The Lipschitz lower bound is taken at the attack's maximiser ``δ`` —
+    ``sqrt(eq. 6) / ‖δ‖₂``, what :func:`~stochrobust.sensitivity.local_lipschitz` returns
+    for that ``δ`` — so no second attack is run.
+
+    Args:
+        model_or_estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
+        inputs: ``(N, *in_shape)``, finite.
+        eps: the radius, ``> 0``.
+        norm: the ball.
+        n_seeds: seeds per input for eq. 6 (stochastic estimators).
+        solver: the attack (default :func:`~stochrobust.sensitivity.default_solver`).
+        generator: random generator (seeds, starts, diversity samples).
+        box: ``(lo, hi)`` constraint on ``y + δ`` or ``None``.
+        batch_size: inputs per attack (bounds memory; ``≥ 1``).
+        diversity_samples: samples per input for the per-pixel std (``≥ 2``).
+        names: one name per input (default ``"0"``, ``"1"``, ...).
+        data_range: peak value of the inputs and outputs.
+
+    Returns:
+        An :class:`AuditReport`.
+
+    Raises:
+        ModelError: the model crashes on the inputs, returns a wrong batch size, a
+            non-finite output or does not depend differentiably on its input.
+        RangeError, ShapeError, NonFiniteError, StochRobustTypeError: invalid arguments.
+
+    Shape:
+        - ``inputs``: ``(N, *in_shape)``; report tensors: ``(N,)``.
+
+    References:
+        [O23] eqs. 6, 7, 9; [O24] (Lipschitz lower bound).
+
+    Example:
+        >>> import stochrobust as sr
+        >>> est = sr.Estimator(lambda y, z: y + 0.1 * z, seed_shape=(1, 4, 4))
+        >>> rep = run_audit(est, torch.rand(2, 1, 4, 4), 0.1, n_seeds=4,
+        ...                 generator=torch.Generator().manual_seed(0))
+        >>> rep.stochastic, rep.diversity is not None, round(float(rep.norm[0]), 3)
+        (True, True, 0.1)
+    """
+    est = as_estimator(model_or_estimator)
+    y = check_batch(inputs, "inputs")
+    e = check_positive(eps, "eps")
+    chunk = check_int(batch_size, "batch_size", minimum=1)
+    n_div = check_int(diversity_samples, "diversity_samples", minimum=2)
+    used = default_solver(norm) if solver is None else solver
+    gen = torch.Generator().manual_seed(0) if generator is None else generator
+    label = list(names) if names is not None else [str(i) for i in range(y.shape[0])]
+    if len(label) != y.shape[0]:
+        raise ShapeError(f"names: expected {y.shape[0]} names, got {len(label)}")
+    _probe(est, y, gen)
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("v", "n", "o", "i", "l", "d")}
+    n_used = 1
+    for start in range(0, y.shape[0], chunk):
+        part = y[start : start + chunk]
+        res = sensitivity_at(
+            est, part, e, norm=norm, n_seeds=n_seeds, solver=used, generator=gen, box=box,
+            data_range=data_range,
+        )  # fmt: skip
+        n_used = res.n_seeds
+        step = res.delta.flatten(1).norm(dim=1)
+        parts["v"].append(res.value)
+        parts["n"].append(res.norm)
+        parts["o"].append(res.output_psnr)
+        parts["i"].append(res.input_psnr)
+        parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
+        if est.is_stochastic:
+            with torch.no_grad():
+                parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=gen)))
+    shape = tuple(int(s) for s in y.shape[1:])
+    return AuditReport(
+        value=torch.cat(parts["v"]).detach().cpu(),
+        norm=torch.cat(parts["n"]).detach().cpu(),
+        output_psnr=torch.cat(parts["o"]).detach().cpu(),
+        input_psnr=torch.cat(parts["i"]).detach().cpu(),
+        lipschitz=torch.cat(parts["l"]).detach().cpu(),
+        diversity=torch.cat(parts["d"]).detach().cpu() if parts["d"] else None,
+        eps=e,
+        ai_psnr=worst_ai_psnr(shape, e, norm, data_range),
+        ball=norm,
+        n_seeds=n_used,
+        solver=repr(used),
+        stochastic=est.is_stochastic,
+        names=label,
+        input_shape=shape,
+    )

@@ -1,0 +1,197 @@
+"""Session settings of the testing helpers: the CI budget and the default seed.
+
+A sensitivity test is only as strong as its attack, and an attack costs one forward and
+backward pass per step. ``pytest --stochrobust-budget 0.25`` (the pytest plugin) sets the
+session budget; every assertion of :mod:`stochrobust.testing` then runs its solver with a
+quarter of the steps (at least one), and ``--stochrobust-budget 4`` runs a four times
+stronger attack, e.g. in a nightly job. ``--stochrobust-seed`` sets the seed of the
+generator the assertions use when they get none, so a verdict is reproducible run after
+run. Outside pytest the budget is ``1.0`` and the seed ``0``.
+
+This module imports nothing heavy: the plugin imports it in every pytest session.
+
+References:
+    [O23] App. E.2.3 (the paper's attack: 5 Adam steps); SPEC §2 (solvers).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from stochrobust.sensitivity.solvers import Solver
+
+__all__ = [
+    "DEFAULT_SEED",
+    "current_budget",
+    "current_seed",
+    "scaled_solver",
+    "scaled_steps",
+    "set_budget",
+    "set_seed",
+]
+
+DEFAULT_SEED = 0
+"""The seed of the default generator outside pytest (and without ``--stochrobust-seed``)."""
+
+_state = {"budget": 1.0, "seed": DEFAULT_SEED}
+
+
+def _check_budget(budget: object) -> float:
+    from stochrobust._checks import check_positive
+
+    return check_positive(budget, "budget")
+
+
+def current_budget() -> float:
+    """The session budget: ``--stochrobust-budget`` under pytest, else ``1.0``.
+
+    Returns:
+        The factor the assertions apply to their solver's steps when they get no ``budget``.
+
+    Example:
+        >>> isinstance(current_budget(), float)
+        True
+    """
+    return float(_state["budget"])
+
+
+def current_seed() -> int:
+    """The session seed: ``--stochrobust-seed`` under pytest, else :data:`DEFAULT_SEED`.
+
+    Returns:
+        The seed of the generator the assertions use when they get ``generator=None``.
+
+    Example:
+        >>> isinstance(current_seed(), int)
+        True
+    """
+    return int(_state["seed"])
+
+
+def set_budget(budget: float) -> float:
+    """Set the session budget; returns the previous one (the plugin restores it at exit).
+
+    Args:
+        budget: the factor, ``> 0`` (``1.0``: the solvers as configured).
+
+    Returns:
+        The previous budget.
+
+    Raises:
+        RangeError: ``budget ≤ 0``.
+        NonFiniteError: ``budget`` is not finite.
+
+    Example:
+        >>> previous = set_budget(0.5)
+        >>> current_budget()
+        0.5
+        >>> _ = set_budget(previous)
+    """
+    value = _check_budget(budget)
+    previous = current_budget()
+    _state["budget"] = value
+    return previous
+
+
+def set_seed(seed: int) -> int:
+    """Set the session seed; returns the previous one.
+
+    Args:
+        seed: a non-negative integer.
+
+    Returns:
+        The previous seed.
+
+    Raises:
+        StochRobustTypeError: ``seed`` is not an integer.
+        RangeError: ``seed < 0``.
+
+    Example:
+        >>> previous = set_seed(7)
+        >>> current_seed()
+        7
+        >>> _ = set_seed(previous)
+    """
+    from stochrobust._checks import check_int
+
+    value = check_int(seed, "seed", minimum=0)
+    previous = current_seed()
+    _state["seed"] = value
+    return previous
+
+
+def scaled_steps(steps: int, budget: float) -> int:
+    """``max(1, round(steps · budget))`` (halves rounded up).
+
+    Args:
+        steps: the configured step count (``≥ 1``).
+        budget: the factor, ``> 0``.
+
+    Returns:
+        The scaled step count.
+
+    Raises:
+        RangeError: ``steps < 1`` or ``budget ≤ 0``.
+
+    Example:
+        >>> scaled_steps(20, 0.25), scaled_steps(5, 0.1), scaled_steps(5, 0.5), scaled_steps(5, 3.0)
+        (5, 1, 3, 15)
+    """
+    from stochrobust._checks import check_int
+
+    n = check_int(steps, "steps", minimum=1)
+    b = _check_budget(budget)
+    return max(1, math.floor(n * b + 0.5))
+
+
+def scaled_solver(solver: Solver, budget: float | None = None) -> Solver:
+    """A copy of ``solver`` with its steps scaled by ``budget`` (the session budget if ``None``).
+
+    :class:`~stochrobust.sensitivity.PGD`, :class:`~stochrobust.sensitivity.AdamAscent` and
+    :class:`~stochrobust.sensitivity.CW` get ``scaled_steps(steps, budget)`` steps;
+    :class:`~stochrobust.sensitivity.BIM` keeps ``α = ε / steps`` for its new step count;
+    :class:`~stochrobust.sensitivity.FGSM` (one step by definition) and solvers without an
+    integer ``steps`` attribute are copied unchanged. Restarts and every other setting are
+    kept; with budget ``1.0`` the copy equals the original. The argument is never modified.
+
+    Args:
+        solver: a :class:`~stochrobust.sensitivity.Solver`.
+        budget: the factor, ``> 0``; ``None`` uses :func:`current_budget`.
+
+    Returns:
+        The scaled copy.
+
+    Raises:
+        StochRobustTypeError: ``solver`` is not a Solver.
+        RangeError: ``budget ≤ 0``.
+
+    References:
+        [O23] App. E.2.3 (5 Adam steps); SPEC §2.
+
+    Example:
+        >>> from stochrobust.sensitivity import PGD, BIM
+        >>> scaled_solver(PGD(steps=20), 0.25)
+        PGD(steps=5, step_size=4, momentum=0.75, l1_topk=1, restarts=1, random_start=True)
+        >>> scaled_solver(BIM(steps=10), 0.5).step_size   # alpha = eps / 5
+        0.2
+    """
+    from stochrobust._checks import StochRobustTypeError, describe
+    from stochrobust.sensitivity.solvers import BIM, FGSM, Solver
+
+    if not isinstance(solver, Solver):
+        raise StochRobustTypeError(
+            f"solver: expected a stochrobust.sensitivity.Solver, got {describe(solver)}"
+        )
+    b = current_budget() if budget is None else _check_budget(budget)
+    out = copy.copy(solver)
+    steps = getattr(solver, "steps", None)
+    if isinstance(solver, FGSM) or not isinstance(steps, int) or isinstance(steps, bool):
+        return out
+    new = scaled_steps(steps, b)
+    out.steps = new  # type: ignore[attr-defined]
+    if isinstance(out, BIM):
+        out.step_size = 1.0 / new
+    return out

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from stochrobust import Estimator, ModelError, ShapeError
+from stochrobust.audit import run_audit
+from stochrobust.metrics import per_pixel_std
+from stochrobust.sensitivity import PGD, local_lipschitz, sensitivity_at
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_linear_closed_forms() -> None:
+    # G(y) = c·y on the L2 ball: eq. 2 = c·eps, eq. 6 = (c·eps)², Lipschitz c,
+    # eq. 9 = 10·log10(n / (c·eps)²), AI-PSNR = 10·log10(n / eps²)
+    c, eps, n = 0.5, 0.2, 3 * 4 * 4
+    y = torch.rand(5, 3, 4, 4, dtype=torch.float64, generator=gen())
+    rep = run_audit(lambda t: c * t, y, eps, generator=gen(), batch_size=2)
+    assert rep.norm.tolist() == pytest.approx([c * eps] * 5, rel=1e-9)
+    assert rep.value.tolist() == pytest.approx([(c * eps) ** 2] * 5, rel=1e-9)
+    assert rep.lipschitz.tolist() == pytest.approx([c] * 5, rel=1e-9)
+    assert rep.output_psnr.tolist() == pytest.approx([10 * math.log10(n / (c * eps) ** 2)] * 5)
+    assert rep.input_psnr.tolist() == pytest.approx([10 * math.log10(n / eps**2)] * 5)
+    assert rep.ai_psnr == pytest.approx(10 * math.log10(n / eps**2))
+    assert rep.diversity is None and not rep.stochastic and rep.n_seeds == 1
+    agg = rep.aggregate()
+    assert agg["r_tilde"] == pytest.approx((c * eps) ** 2)
+    assert agg["sqrt_r_tilde"] == pytest.approx(c * eps)
+    assert agg["max_lipschitz"] == pytest.approx(c)
+
+
+def test_matches_sensitivity_at_and_local_lipschitz() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Tanh())
+    y = torch.rand(3, 1, 6, 6, generator=gen(1))
+    rep = run_audit(net, y, 0.3, generator=gen(2))
+    ref = sensitivity_at(net, y, 0.3, generator=gen(2))
+    assert torch.equal(rep.value, ref.value) and torch.equal(rep.output_psnr, ref.output_psnr)
+    # the Lipschitz bound at the maximiser is what local_lipschitz returns for it
+    lip = local_lipschitz(net, y, 0.3, generator=gen(2))
+    assert torch.allclose(rep.lipschitz, lip, rtol=1e-6)
+
+
+def test_linf_ball_ai_psnr() -> None:
+    # L-inf radius eps: the worst MSE is eps², AI-PSNR = -20·log10(eps)
+    rep = run_audit(lambda t: t, torch.rand(2, 1, 3, 3), 0.01, norm="linf", generator=gen())
+    assert rep.ai_psnr == pytest.approx(40.0)
+    assert rep.input_psnr.tolist() == pytest.approx([40.0, 40.0], abs=1e-3)
+
+
+def test_stochastic_diversity_closed_form() -> None:
+    # seeds alternate ±1 along the rows: n = 8 samples y ± s, unbiased std s·sqrt(8/7)
+    s = 0.05
+
+    def signs(rows: int, y: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+        z = torch.ones(rows, *y.shape[1:], dtype=y.dtype)
+        z[1::2] = -1
+        return z
+
+    est = Estimator(lambda y, z: y + s * z, seed_sampler=signs)
+    rep = run_audit(est, torch.rand(3, 1, 4, 4), 0.1, n_seeds=4, diversity_samples=8,
+                    generator=gen())  # fmt: skip
+    assert rep.stochastic and rep.n_seeds == 4
+    assert rep.diversity.tolist() == pytest.approx([s * math.sqrt(8 / 7)] * 3, rel=1e-5)
+    assert rep.norm.tolist() == pytest.approx([0.1] * 3, rel=1e-5)  # the seed cancels
+
+
+def test_stochastic_diversity_matches_per_pixel_std() -> None:
+    net = torch.nn.Conv2d(2, 1, 3, padding=1)
+    est = Estimator(lambda y, z: net(torch.cat([y, z], 1)), seed_shape=(1, 5, 5))
+    y = torch.rand(2, 1, 5, 5, generator=gen(3))
+    g = gen(4)
+    rep = run_audit(est, y, 0.1, n_seeds=3, diversity_samples=6, generator=g)
+    # replay: probe (1 sample of input 0), attack, then the diversity samples
+    g2 = gen(4)
+    with torch.no_grad():
+        est.sample(y[:1], 1, generator=g2)
+    sensitivity_at(est, y, 0.1, n_seeds=3, generator=g2)
+    with torch.no_grad():
+        ref = per_pixel_std(est.sample(y, 6, generator=g2))
+    assert torch.allclose(rep.diversity, ref)
+
+
+def test_table_json_and_exceeding() -> None:
+    eps = torch.tensor([1.0, 3.0, 2.0])
+    y = torch.zeros(3, 4)
+    rep = run_audit(lambda t: t, y, 0.1, generator=gen(), names=["a", "b", "c"])
+    # give the three inputs different sensitivities (0.01, 0.09, 0.04) to check the ordering
+    rep.value = rep.value * eps**2
+    rep.norm = rep.norm * eps
+    assert rep.exceeding(0.02) == [1, 2]
+    assert rep.exceeding(1.0) == []
+    table = rep.format_table(max_rows=2)
+    assert "the 2 most sensitive of 3" in table
+    rows = [ln.split()[1] for ln in table.splitlines()[2:4]]
+    assert rows == ["b", "c"]
+    assert "max eq. 6 value" in table and "(input 1: b)" in table
+    data = json.loads(json.dumps(rep.to_dict(), allow_nan=False))
+    assert [r["name"] for r in data["per_input"]] == ["a", "b", "c"]
+    assert data["per_input"][1]["value"] == pytest.approx(0.09, rel=1e-5)
+    assert data["settings"]["n_inputs"] == 3 and data["aggregate"]["argmax_value"] == 1
+
+
+def test_inf_psnr_in_json() -> None:
+    # outputs that did not move have an infinite eq. 9 PSNR: strict JSON gets the string "inf"
+    rep = run_audit(lambda t: t, torch.zeros(1, 2), 0.1, generator=gen())
+    rep.output_psnr = torch.tensor([math.inf])
+    data = rep.to_dict()
+    assert data["per_input"][0]["output_psnr"] == "inf"
+    assert data["aggregate"]["mean_output_psnr"] == "inf"
+    json.dumps(data, allow_nan=False)
+
+
+def test_model_failures_become_model_errors() -> None:
+    y = torch.rand(2, 1, 4, 4)
+    conv3 = torch.nn.Conv2d(3, 3, 3)
+    with pytest.raises(ModelError, match=r"inputs of shape \(1, 4, 4\).*RuntimeError") as info:
+        run_audit(conv3, y, 0.1)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ModelError, match="output batch of 2 rows"):
+        run_audit(lambda t: t.sum(0, keepdim=True), y, 0.1)
+    with pytest.raises(ShapeError, match="names"):
+        run_audit(lambda t: t, y, 0.1, names=["a"])
+
+
+def test_solver_is_used() -> None:
+    rep = run_audit(lambda t: 2 * t, torch.zeros(2, 3), 0.1, solver=PGD(steps=3), generator=gen())
+    assert rep.solver.startswith("PGD(steps=3,")

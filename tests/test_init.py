@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import stochrobust as sr
+
+
+def test_import_is_lazy_and_does_not_import_torch() -> None:
+    code = "import sys, stochrobust; print('torch' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_public_names_and_subpackages_resolve() -> None:
+    for name in sr.__all__:
+        assert getattr(sr, name) is not None
+    for name in ("sensitivity", "consistency", "smoothing", "metrics", "nets", "testing"):
+        assert getattr(sr, name).__name__ == f"stochrobust.{name}"
+    assert set(sr.__all__) <= set(dir(sr))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = sr.nope
