@@ -66,7 +66,20 @@ class DemoConfig:
         return cls(n_samples=400, n_draws=1, n_inputs=200, restarts=3, n_support=1000)
 
     def validated(self) -> DemoConfig:
-        """Return ``self`` after checking every field (typed errors otherwise)."""
+        """Return ``self`` after checking every field.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            RangeError: no ``alphas``, a non-positive ``alpha`` or ``eps``, a size below 1,
+                or ``k ≥ n_samples``.
+            StochRobustTypeError: a size that is not an integer.
+
+        Example:
+            >>> DemoConfig.quick().validated().n_samples
+            400
+        """
         if len(self.alphas) == 0:
             raise RangeError("alphas: expected at least one frequency, got none")
         for a in self.alphas:
