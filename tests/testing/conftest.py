@@ -9,11 +9,14 @@ from collections.abc import Callable
 import pytest
 import torch
 
+from stochrobust import Estimator
+from stochrobust.toy import sine_disk_estimator
 
-def disk_estimator(alpha: float) -> Callable[[torch.Tensor], torch.Tensor]:
+
+def disk_reference(alpha: float) -> Callable[[torch.Tensor], torch.Tensor]:
     """SPEC §6: ``X̂_α(y) = (y, sqrt(1 − y²)·sin(αy))`` for ``y ∈ (−1, 1)``, as ``(B, 1) → (B, 2)``.
 
-    Defined inline: ``stochrobust.toy`` has not landed on main yet.
+    Written independently of ``stochrobust.toy`` for the brute-force reference.
     """
 
     def x_hat(y: torch.Tensor) -> torch.Tensor:
@@ -24,7 +27,7 @@ def disk_estimator(alpha: float) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def disk_sensitivity_brute_force(alpha: float, y: torch.Tensor, eps: float) -> torch.Tensor:
     """Eq. 2 at every ``y`` by exhaustive search over the 1-D ball ``[−ε, ε]`` (float64)."""
-    g = disk_estimator(alpha)
+    g = disk_reference(alpha)
     y64 = y.double()
     deltas = torch.linspace(-eps, eps, 20001, dtype=torch.float64)
     pert = (y64.reshape(-1, 1, 1) + deltas.reshape(1, -1, 1)).reshape(-1, 1)
@@ -48,8 +51,9 @@ def plugin_args() -> list[str]:
 
 
 @pytest.fixture
-def disk() -> Callable[[float], Callable[[torch.Tensor], torch.Tensor]]:
-    return disk_estimator
+def disk() -> Callable[[float], Estimator]:
+    """The library's hand-crafted disk estimators X̂_α (deterministic Estimators)."""
+    return sine_disk_estimator
 
 
 @pytest.fixture
