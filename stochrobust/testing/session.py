@@ -173,8 +173,8 @@ def scaled_solver(solver: Solver, budget: float | None = None) -> Solver:
 
     Example:
         >>> from stochrobust.sensitivity import PGD, BIM
-        >>> scaled_solver(PGD(steps=20), 0.25)
-        PGD(steps=5, step_size=4, momentum=0.75, l1_topk=1, restarts=1, random_start=True)
+        >>> scaled_solver(PGD(steps=20), 0.25).steps
+        5
         >>> scaled_solver(BIM(steps=10), 0.5).step_size   # alpha = eps / 5
         0.2
     """

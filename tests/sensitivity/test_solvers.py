@@ -138,8 +138,11 @@ def test_evaluations_per_call_are_steps_plus_one_per_restart() -> None:
         calls.append(torch.is_grad_enabled())
         return d.pow(2).sum(1)
 
-    PGD(steps=7, restarts=3).maximize(obj, torch.zeros(2, 3), 1.0)
+    PGD(steps=7, restarts=3, mirror=False).maximize(obj, torch.zeros(2, 3), 1.0)
     assert len(calls) == 3 * 8 and calls.count(False) == 3  # one no-grad final per restart
+    calls.clear()
+    PGD(steps=7, restarts=3).maximize(obj, torch.zeros(2, 3), 1.0)
+    assert len(calls) == 3 * 9 and calls.count(False) == 6  # ... and its mirror
     calls.clear()
     AdamAscent(steps=5)(obj, torch.zeros(2, 3), 1.0)
     assert len(calls) == 6
@@ -242,3 +245,14 @@ def test_dtype_and_device_are_kept(dtype, device) -> None:
         best = solver.maximize(obj, y, 0.3, generator=torch.Generator().manual_seed(0))
         assert best.delta.dtype == dtype and best.delta.device == y.device
         assert best.value.shape == (3,)
+
+
+def test_pgd_mirror_finds_the_larger_side_of_an_asymmetric_1d_objective() -> None:
+    # f(d) = (d + 0.3 d²)²: both ends of [-1, 1] are local maxima, f(1) = 1.69 > f(-1) = 0.49.
+    obj = lambda d: (d + 0.3 * d.pow(2)).pow(2).sum(1)  # noqa: E731
+    y = torch.zeros(64, 1)
+    gen = torch.Generator().manual_seed(0)
+    plain = PGD(mirror=False).maximize(obj, y, 1.0, generator=gen).value
+    assert bool((plain < 1.0).any())  # some random starts end on the smaller side
+    best = PGD().maximize(obj, y, 1.0, generator=torch.Generator().manual_seed(0)).value
+    torch.testing.assert_close(best, torch.full_like(best, 1.69))
