@@ -17,18 +17,8 @@ settings.register_profile(
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=400)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-# The tests use tiny models and images: intra-op threads only add synchronisation (MKL
-# threads even 16-point FFTs; on a shared 2-core machine each such op then waits ~10 ms for
-# a second thread). One thread keeps the suite fast and its timings stable.
-torch.set_num_threads(1)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.fixture(autouse=True)
-def _seed_global_rng() -> None:
-    """Seed torch's global generator before every test: no test depends on luck."""
-    torch.manual_seed(0)
 
 
 @pytest.fixture(params=DEVICES)
