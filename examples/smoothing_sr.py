@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _photos import load_photos, split_tiles
 from torch import nn
 
 from stochrobust.consistency import AvgPoolDownsample, consistency_psnr
@@ -99,26 +100,6 @@ def quick_config() -> Config:
 
 
 # ----------------------------------------------------------------------------- data
-def load_photos() -> torch.Tensor:
-    """The two photos of scikit-learn, ``(2, 3, 427, 640)`` in ``[0, 1]``."""
-    from sklearn.datasets import load_sample_images
-
-    images = np.stack(load_sample_images().images)
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255.0)
-
-
-def split_tiles(photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """64×64 tiles; ``(row + col) % 3 == 0`` held out. Returns (train, held-out) tiles."""
-    rows, cols = photos.shape[-2] // TILE, photos.shape[-1] // TILE
-    train, held = [], []
-    for photo in photos:
-        for r in range(rows):
-            for c in range(cols):
-                tile = photo[:, r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE]
-                (held if (r + c) % 3 == 0 else train).append(tile)
-    return torch.stack(train), torch.stack(held)
-
-
 def random_crops(tiles: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
     """``n`` random ``CROP``-sized windows inside random tiles, random flips/rotations."""
     idx = torch.randint(len(tiles), (n,), generator=gen).tolist()
@@ -486,7 +467,7 @@ def main() -> None:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
 
-    train_tiles, x_eval = split_tiles(load_photos())
+    train_tiles, x_eval = split_tiles(load_photos(), TILE)
     x_eval = x_eval[torch.randperm(len(x_eval), generator=torch.Generator().manual_seed(5))]
     x_eval = x_eval[: cfg.n_eval]
     # attacks run on the first n_attack tiles (random); put the most textured of them first,
