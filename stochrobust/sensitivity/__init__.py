@@ -1,8 +1,8 @@
 """Worst-case sensitivity and robustness of restoration estimators ([O23] eqs. 2–9).
 
-- Solvers (:mod:`~stochrobust.sensitivity.solvers`): objective-agnostic maximisers over a
-  norm ball — :class:`PGD`, :class:`AdamAscent` (the paper's attack), :class:`FGSM`,
-  :class:`BIM`, :class:`CW`.
+- Solvers (:mod:`~stochrobust.sensitivity.solvers`, :mod:`~stochrobust.sensitivity.adaptive`):
+  objective-agnostic maximisers over a norm ball — :class:`PGD`, :class:`FGSM`, :class:`BIM`,
+  :class:`AdamAscent` (the paper's attack), :class:`CW`.
 - Measurements (:mod:`~stochrobust.sensitivity.sensitivity`): :func:`sensitivity_at`
   (eq. 6, eq. 2 squared, eq. 9), :func:`w2_sensitivity_at` (eq. 4), :func:`local_lipschitz`.
 - Data sets (:mod:`~stochrobust.sensitivity.robustness`): :func:`robustness` (eqs. 3, 7, 9).
@@ -12,6 +12,7 @@
 - Projections onto norm balls: :mod:`stochrobust.sensitivity.projections`.
 """
 
+from stochrobust.sensitivity.adaptive import CW, AdamAscent
 from stochrobust.sensitivity.budget import eps_for_psnr, psnr_for_eps
 from stochrobust.sensitivity.projections import (
     NORMS,
@@ -32,10 +33,8 @@ from stochrobust.sensitivity.sensitivity import (
 )
 from stochrobust.sensitivity.solvers import (
     BIM,
-    CW,
     FGSM,
     PGD,
-    AdamAscent,
     Ascent,
     Solver,
     default_solver,

@@ -27,8 +27,9 @@ from stochrobust.sensitivity._objective import (
     prepare,
     protected_buffers,
 )
+from stochrobust.sensitivity.adaptive import AdamAscent
 from stochrobust.sensitivity.projections import check_norm
-from stochrobust.sensitivity.solvers import AdamAscent, Solver
+from stochrobust.sensitivity.solvers import Solver
 
 __all__ = ["RobustnessRegularizer"]
 
