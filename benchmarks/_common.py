@@ -146,6 +146,11 @@ else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 info["peak_mb"] = peak
 info["extra_mb"] = None if before is None else peak - before
+usage = resource.getrusage(resource.RUSAGE_SELF)
+call()  # a second, steady-state call: what memory does the allocator have to map again?
+after = resource.getrusage(resource.RUSAGE_SELF)
+info["minor_faults"] = after.ru_minflt - usage.ru_minflt
+info["sys_seconds"] = after.ru_stime - usage.ru_stime
 print(json.dumps(info))
 """
 
@@ -156,9 +161,9 @@ def child_peak(module: str, func: str, device: str, **kwargs: Any) -> dict[str, 
     The child imports the benchmark module by name (this folder and the directory holding
     the ``stochrobust`` this process imported are put on its ``PYTHONPATH``), uses as many
     intra-op threads as this process, calls ``module.func(device=device, **kwargs)`` — the
-    set-up, which returns a zero-argument callable — and then measures that callable's
-    single call. It returns the dict the call
-    returns (or ``{}``) plus:
+    set-up, which returns a zero-argument callable — and then measures the callable's first
+    call (memory) and second call (page faults). It returns the dict the first call returns
+    (or ``{}``) plus:
 
     - ``peak_mb``: on CPU the whole-process peak resident set size during the call
       (``VmHWM`` after resetting the high-water mark through ``/proc/self/clear_refs``, so
@@ -166,7 +171,10 @@ def child_peak(module: str, func: str, device: str, **kwargs: Any) -> dict[str, 
       the set-up); on CUDA ``torch.cuda.max_memory_allocated`` during the call;
     - ``extra_mb``: ``peak_mb`` minus the resident (CPU) or allocated (CUDA) memory just
       before the call — the memory the call itself needed (``None`` where the high-water
-      mark cannot be reset; ``peak_mb`` is then ``ru_maxrss``, imports included).
+      mark cannot be reset; ``peak_mb`` is then ``ru_maxrss``, imports included);
+    - ``minor_faults`` and ``sys_seconds``: the page faults and kernel time of the second
+      call (``getrusage``), when the allocator could reuse the first call's memory — on
+      CPU, the cost of memory the allocator returned to the OS and maps (and zeroes) again.
 
     ``kwargs`` must be JSON-serialisable.
     """

@@ -3,7 +3,7 @@
 Set-up ([O23] App. E.2.1 and E.2.3): ``UNet(s=24, depth=4)`` (one seed per down block) in
 eval mode, inputs 3×64×64, ``K = 10`` seeds, 5 Adam ascent steps with lr 1
 (``AdamAscent(steps=5, lr=1.0)``), L2 ball of radius 2.5 (inpainting, AI-PSNR 32.9 dB), at
-``B = 8`` and ``B = 1``. Three variants, timed interleaved in this process:
+``B = 8`` and ``B = 1``. Variants, timed interleaved in this process:
 
 - ``fused``: ``stochrobust.sensitivity.sensitivity_at`` — one ``(B·K)``-row model call per
   step, clean outputs once without grad, best iterate tracked on the device, one final
@@ -14,12 +14,19 @@ eval mode, inputs 3×64×64, ``K = 10`` seeds, 5 Adam ascent steps with lr 1
 - ``bare``: the floor — one no-grad forward of the ``(B·K)`` batch (the clean outputs) and
   5 forward+backward passes of that batch with gradients with respect to the input only
   (parameters frozen), written directly with torch.
+- ``forward``: one no-grad forward of the ``(B·K)`` batch — the final evaluation of the
+  last iterate that ``fused`` does on top of ``bare`` (``fused_over_bare_plus_eval``
+  leaves only the library's own bookkeeping).
+- ``chunked`` (CPU, ``B·K > 20``): ``fused`` with ``max_batch = 20`` rows per model call,
+  the remedy for the allocator's page faults on large batches (see ``RESULTS.md``).
 
-Reported: ``fused_over_loop_b{B}``, ``fused_over_bare_b{B}``, the three median times,
+Reported: ``fused_over_loop_b{B}``, ``fused_over_bare_b{B}``,
+``fused_over_bare_plus_eval_b{B}``, ``chunked20_over_loop_b{B}``, the median times,
 ``value_rel_diff_b{B}`` (loop vs fused eq. 6 values: both compute the same attack) and the
-peak memory of one call of each variant in a fresh process (``peak_mb_b{B}`` and
-``extra_mb_b{B}`` are the fused one's; see ``_common.child_peak``: CPU whole-process peak
-RSS, CUDA ``max_memory_allocated``; ``extra`` is the part above the set-up).
+peak memory and (CPU) minor page faults of one call of ``fused``, ``loop``, ``bare`` and
+``chunked`` in a fresh process (``peak_mb_b{B}``, ``extra_mb_b{B}`` and
+``minor_faults_b{B}`` are the fused one's; see ``_common.child_peak``: CPU whole-process
+peak RSS, CUDA ``max_memory_allocated``; ``extra`` is the part above the set-up).
 ``--quick`` shrinks the network (s = 8) and the images (32×32) and uses ``B = 2`` and 1.
 """
 
@@ -155,14 +162,14 @@ def chunked(net: UNet, y: torch.Tensor, cfg: Config, g: torch.Generator) -> torc
 
 
 CHUNK = 20
-_VARIANTS = {"fused": fused, "loop": loop, "bare": bare}
+_ALL = {"fused": fused, "loop": loop, "bare": bare, "forward": forward, "chunked": chunked}
 
 
 def memory(device: str, variant: str, batch: int, quick: bool) -> Callable[[], None]:
     """Child-process set-up for :func:`_common.child_peak`: one call of one variant."""
     cfg = QUICK if quick else FULL
     net, y = setup(cfg, batch, device)
-    fn = _VARIANTS[variant]
+    fn = _ALL[variant]
 
     def call() -> None:
         fn(net, y, cfg, _generator(device))
@@ -178,7 +185,7 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
     for batch in cfg.batches:
         tag = f"b{batch}"
         net, y = setup(cfg, batch, device)
-        timed = {**_VARIANTS, "forward": forward}
+        timed = {name: fn for name, fn in _ALL.items() if name != "chunked"}
         if batch * cfg.seeds > CHUNK and not cuda:
             timed["chunked"] = chunked
         times = interleaved(
@@ -213,10 +220,12 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
         del net, y
         if quick and batch != cfg.batches[0]:
             continue
-        for variant in _VARIANTS:
+        for variant in [v for v in _ALL if v in times and v != "forward"]:
             peak = child_peak(NAME, "memory", device, variant=variant, batch=batch, quick=quick)
             suffix = tag if variant == "fused" else f"{variant}_{tag}"
             rows.append(row(NAME, f"peak_mb_{suffix}", peak["peak_mb"]))
             if peak["extra_mb"] is not None:
                 rows.append(row(NAME, f"extra_mb_{suffix}", peak["extra_mb"]))
+            if not cuda:
+                rows.append(row(NAME, f"minor_faults_{suffix}", peak["minor_faults"]))
     return rows
