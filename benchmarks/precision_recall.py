@@ -1,151 +1,131 @@
-"""Precision/recall: time and whole-process peak memory, and speed against piq.PR.
+"""Improved precision/recall: time and peak memory against piq.PR (and torch-fidelity).
 
-- ``seconds_n30000`` / ``peak_mb_n30000``: ``stochrobust.metrics.precision_recall`` on
-  30 000 real and 30 000 generated 64-D features (k = 3), in a fresh subprocess limited to
-  2 threads; the peak is the child's whole-process maximum resident set size (``ru_maxrss``,
-  which includes torch itself — ``peak_mb_baseline`` is the same process without the call).
-  Targets: < 60 s and < 1.5 GB (a dense implementation holds three 30 000² float32 matrices,
-  about 10.8 GB).
-- ``peak_mb_n10000`` / ``peer_peak_mb_n10000``: the same measurement for ours and for
-  ``piq.PR`` at 10 000 points, side by side (piq is dense: O(N²) memory).
-- ``ours_over_peer_n2000``: median time of ours over median time of ``piq.PR`` at 2 000
-  points, measured in this process after a warm-up (ratio < 1: ours is faster).
-- ``precision_diff_vs_peer_n2000``: |ours − piq| on the precision term, where piq is right.
+Features: ``N`` real standard normals and ``N`` generated ``1.1·g + 0.1`` in 64-D, ``k = 3``,
+at ``N`` = 2 000, 10 000 and 30 000 (``--quick``: 500 and 4 000).
 
-Run: ``PYTHONPATH=. python benchmarks/precision_recall.py [--quick] [--device cuda]``.
+- ``ours_over_peer_n{N}``: median time of ``stochrobust.metrics.precision_recall`` over
+  ``piq.PR`` (``ours_over_torch_fidelity_n{N}`` likewise, when torch-fidelity is installed
+  — it is optional and not installed by any extra), timed interleaved in this process after
+  a warm-up. Peers run only where their dense ``N × N`` distance matrices (three of them
+  for piq) fit in 40 % of the available memory; at 30 000 points piq would hold 10.8 GB.
+- ``peak_mb_n{N}`` / ``extra_mb_n{N}`` (and ``peer_…`` for piq): one call in a fresh
+  process (``_common.child_peak``): the whole-process peak RSS, and the part above the
+  imports and the data. Target at 30 000: peak ≤ 1.5 GB; ``seconds_single_n30000`` is the
+  time of that one call (target < 60 s).
+- ``precision_diff_vs_peer_n{N}``: ``|ours − piq|`` on the precision, where piq's
+  definition agrees with ours (its recall uses another convention, see docs/metrics.md).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from _common import available_memory_mb, child_peak, interleaved, note, row, sync
 
-ROOT = Path(__file__).resolve().parents[1]
+NAME = "precision_recall"
+DIM = 64
 
-_CHILD = """
-import json, resource, sys, time
-import torch
-torch.set_num_threads(2)
-n, d, device, which = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-g = torch.Generator().manual_seed(0)
-real = torch.randn(n, d, generator=g).to(device)
-fake = (1.1 * torch.randn(n, d, generator=g) + 0.1).to(device)
-start = time.perf_counter()
-if which == "ours":
-    from stochrobust.metrics import precision_recall
-    p, r = precision_recall(real, fake, k=3)
-    p, r = float(p), float(r)
-elif which == "piq":
+
+def features(n: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real and generated feature clouds."""
+    g = torch.Generator().manual_seed(n)
+    real = torch.randn(n, DIM, generator=g)
+    fake = 1.1 * torch.randn(n, DIM, generator=g) + 0.1
+    return real.to(device), fake.to(device)
+
+
+def _torch_fidelity() -> Any:
+    try:
+        from torch_fidelity import metric_prc
+    except ImportError:
+        return None
+    return metric_prc
+
+
+def implementations(device: str) -> dict[str, Callable[[torch.Tensor, torch.Tensor], Any]]:
+    """name → ``fn(real, fake)`` for ours and every installed peer."""
     import piq
-    p, r = (float(v) for v in piq.PR(nearest_k=3).compute_metric(real, fake))
-else:
-    import stochrobust.metrics  # baseline: imports and data only
-    p = r = float("nan")
-seconds = time.perf_counter() - start
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "gpu_mb": gpu_mb,
-                  "precision": p, "recall": r}))
-"""
 
+    from stochrobust.metrics import precision_recall
 
-def _child(n: int, d: int, device: str, which: str) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter and return what it reports."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("OMP_NUM_THREADS", "2")
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(n), str(d), device, which],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
-def _median_seconds(fn: Any, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _row(metric: str, value: float, target: float | None = None, below: bool = True) -> dict:
-    meets = None if target is None else (value < target if below else value > target)
-    return {
-        "benchmark": "precision_recall",
-        "metric": metric,
-        "value": float(value),
-        "target": target,
-        "meets_target": meets,
+    impls: dict[str, Callable[[torch.Tensor, torch.Tensor], Any]] = {
+        "ours": lambda real, fake: precision_recall(real, fake, k=3),
+        "piq": lambda real, fake: piq.PR(nearest_k=3).compute_metric(real, fake),
     }
+    prc = _torch_fidelity()
+    if prc is not None:  # positional: the keyword names differ between its versions
+        impls["torch_fidelity"] = lambda real, fake: prc.calculate_precision_recall_part(fake, real)
+    return impls
+
+
+def memory(device: str, n: int, which: str) -> Callable[[], dict]:
+    """Child-process set-up for :func:`_common.child_peak`: one timed call of ``which``."""
+    real, fake = features(n, device)
+    fn = implementations(device)[which]
+    fn(real[:100], fake[:100])  # warm-up (lazy imports, kernels)
+
+    def call() -> dict:
+        start = time.perf_counter()
+        fn(real, fake)
+        sync(device)
+        return {"seconds": time.perf_counter() - start}
+
+    return call
+
+
+def _fits(which: str, n: int, device: str) -> bool:
+    """Whether a dense peer's ``N × N`` float32 matrices fit in 40 % of the free memory."""
+    matrices = 3 if which == "piq" else 2
+    if torch.device(device).type == "cuda":
+        free_mb = torch.cuda.mem_get_info(torch.device(device))[0] / 2**20
+    else:
+        free_mb = available_memory_mb()
+    return matrices * n * n * 4 / 2**20 <= 0.4 * free_mb
 
 
 def run(quick: bool = False, device: str = "cpu") -> list[dict]:
-    """Measure; ``quick`` shrinks the sizes (no targets then)."""
-    import piq
-
-    from stochrobust.metrics import precision_recall
-
+    """Measure; see the module docstring."""
+    sizes = (500, 4000) if quick else (2000, 10_000, 30_000)
+    impls = implementations(device)
+    if "torch_fidelity" not in impls:
+        note(NAME, "torch-fidelity is not installed: its column is skipped")
     rows: list[dict] = []
-    big, mid, small, d = (4000, 2000, 500, 64) if quick else (30_000, 10_000, 2000, 64)
-    on_target = not quick
-
-    base = _child(big, d, device, "baseline")
-    ours = _child(big, d, device, "ours")
-    rows.append(_row(f"seconds_n{big}", ours["seconds"], 60.0 if on_target else None))
-    rows.append(_row(f"peak_mb_n{big}", ours["peak_mb"], 1500.0 if on_target else None))
-    rows.append(_row("peak_mb_baseline", base["peak_mb"]))
-    if ours["gpu_mb"] is not None:
-        rows.append(_row(f"peak_gpu_mb_n{big}", ours["gpu_mb"]))
-    rows.append(_row(f"dense_estimate_mb_n{big}", 3 * big * big * 4 / 2**20))
-
-    if not quick:
-        mine, peer = _child(mid, d, device, "ours"), _child(mid, d, device, "piq")
-        rows.append(_row(f"peak_mb_n{mid}", mine["peak_mb"]))
-        rows.append(_row(f"peer_peak_mb_n{mid}", peer["peak_mb"]))
-        rows.append(_row(f"seconds_n{mid}", mine["seconds"]))
-        rows.append(_row(f"peer_seconds_n{mid}", peer["seconds"]))
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        g = torch.Generator().manual_seed(1)
-        real = torch.randn(small, d, generator=g).to(device)
-        fake = (1.1 * torch.randn(small, d, generator=g) + 0.1).to(device)
-        metric = piq.PR(nearest_k=3)
-        repeats = 3 if quick else 7
-        t_ours = _median_seconds(lambda: precision_recall(real, fake, k=3), repeats)
-        t_peer = _median_seconds(lambda: metric.compute_metric(real, fake), repeats)
-        p_ours = float(precision_recall(real, fake, k=3).precision)
-        p_peer = float(metric.compute_metric(real, fake)[0])
-    finally:
-        torch.set_num_threads(threads)
-    rows.append(_row(f"seconds_n{small}", t_ours))
-    rows.append(_row(f"peer_seconds_n{small}", t_peer))
-    rows.append(_row(f"ours_over_peer_n{small}", t_ours / t_peer))
-    rows.append(_row(f"precision_diff_vs_peer_n{small}", abs(p_ours - p_peer), 1e-6))
+    for n in sizes:
+        real, fake = features(n, device)
+        peers = [p for p in impls if p != "ours" and _fits(p, n, device)]
+        for p in impls:
+            if p != "ours" and p not in peers:
+                note(NAME, f"{p} skipped at N = {n}: its dense N × N matrices do not fit")
+        if peers:
+            repeats = 3 if quick or n >= 10_000 else 7
+            times = interleaved(
+                {p: (lambda p=p, r=real, f=fake: impls[p](r, f)) for p in ["ours", *peers]},
+                repeats,
+                device,
+            )
+            for p in peers:
+                metric = "ours_over_peer" if p == "piq" else f"ours_over_{p}"
+                target = None if quick else 1.0
+                rows.append(row(NAME, f"{metric}_n{n}", times["ours"] / times[p], target))
+            rows += [row(NAME, f"seconds_{p}_n{n}", t) for p, t in times.items()]
+            if "piq" in peers:
+                ours = float(impls["ours"](real, fake).precision)
+                peer = float(impls["piq"](real, fake)[0])
+                rows.append(row(NAME, f"precision_diff_vs_peer_n{n}", abs(ours - peer), 1e-6))
+        del real, fake
+        if n < 4000:
+            continue
+        for which in ["ours", *(["piq"] if "piq" in peers else [])]:
+            peak = child_peak(NAME, "memory", device, n=n, which=which)
+            prefix = "" if which == "ours" else "peer_"
+            target = 1500.0 if n == 30_000 and which == "ours" else None
+            rows.append(row(NAME, f"{prefix}peak_mb_n{n}", peak["peak_mb"], target))
+            if peak["extra_mb"] is not None:
+                rows.append(row(NAME, f"{prefix}extra_mb_n{n}", peak["extra_mb"]))
+            if n == sizes[-1]:  # too big for repeated timings: the child's single call
+                target = 60.0 if which == "ours" and not quick else None
+                rows.append(row(NAME, f"{prefix}seconds_single_n{n}", peak["seconds"], target))
     return rows
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    for row in run(quick=args.quick, device=args.device):
-        print(json.dumps(row))

@@ -115,6 +115,49 @@ def test_l1_ties_split_the_budget_evenly() -> None:
     torch.testing.assert_close(project_l1(-v, 1.0), torch.full_like(v, -0.25))
 
 
+@pytest.mark.parametrize("eps", [0.5, 40.0, 900.0, 1990.0])
+def test_l1_partial_sort_matches_reference_from_sparse_to_dense(eps: float, gen) -> None:
+    # d = 2 500 standard normals, L1 norm ≈ 2 000: from a handful of survivors to almost all.
+    v = torch.randn(3, 2500, generator=gen, dtype=torch.float64)
+    p = project_l1(v, eps)
+    for b in range(3):
+        ref = l1_bisection(v[b].numpy(), eps)
+        np.testing.assert_allclose(p[b].numpy(), ref, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_l1_partial_sort_equals_the_full_sort(monkeypatch, dtype, gen) -> None:
+    from stochrobust.sensitivity import projections
+
+    v = torch.randn(4, 3, 16, 16, generator=gen, dtype=dtype)
+    eps = torch.tensor([1.0, 10.0, 300.0, 1e4], dtype=dtype)  # the last row is inside
+    partial = project_l1(v, eps)
+    monkeypatch.setattr(projections, "_l1_support_bound", lambda mag, l1, e: mag.shape[1])
+    assert torch.equal(partial, project_l1(v, eps))
+
+
+def test_l1_too_small_support_bound_falls_back_to_the_full_sort(monkeypatch, gen) -> None:
+    from stochrobust.sensitivity import projections
+
+    v = torch.randn(2, 400, generator=gen, dtype=torch.float64)
+    monkeypatch.setattr(projections, "_l1_support_bound", lambda mag, l1, e: 2)
+    p = project_l1(v, 100.0)  # about 100 survivors per row, far more than 2
+    for b in range(2):
+        np.testing.assert_allclose(p[b].numpy(), l1_bisection(v[b].numpy(), 100.0), atol=1e-9)
+
+
+def test_l1_support_bound_is_an_upper_bound(gen) -> None:
+    from stochrobust.sensitivity.projections import _l1_support_bound
+
+    v = torch.randn(5, 3000, generator=gen, dtype=torch.float64)
+    eps = torch.tensor([0.1, 3.0, 50.0, 800.0, 2000.0], dtype=torch.float64)
+    mag = v.abs()
+    k = _l1_support_bound(mag, mag.sum(1), eps)
+    for b in range(5):
+        rho = int((np.abs(l1_bisection(v[b].numpy(), float(eps[b]))) > 0).sum())
+        assert rho < k
+
+
 def test_float32_l1_overshoot_is_tiny(gen: torch.Generator) -> None:
     v = torch.randn(8, 3, 64, 64, generator=gen)
     p = project_l1(v, 5.0)
