@@ -12,6 +12,17 @@ from scipy.optimize import linprog
 
 from stochrobust._checks import NonFiniteError, RangeError, ShapeError
 from stochrobust.metrics import optimal_assignment, w2_dirac, w2_empirical
+from stochrobust.metrics import wasserstein as wasserstein_module
+
+
+@pytest.fixture(params=["network_simplex", "scipy"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with POT's network simplex (when installed) and with SciPy alone."""
+    if request.param == "network_simplex":
+        pytest.importorskip("ot")
+    else:
+        monkeypatch.setattr(wasserstein_module, "_network_simplex", lambda: None)
+    return str(request.param)
 
 
 # ----------------------------------------------------------------------------- references
@@ -41,7 +52,9 @@ def perm_w2_sq(a: np.ndarray, b: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------------- oracles
 @pytest.mark.parametrize(("n", "m", "d"), [(5, 7, 2), (9, 4, 3), (6, 6, 1), (1, 5, 2)])
-def test_weighted_equals_independent_lp(n: int, m: int, d: int, gen: torch.Generator) -> None:
+def test_weighted_equals_independent_lp(
+    n: int, m: int, d: int, gen: torch.Generator, transport: str
+) -> None:
     for _ in range(3):
         a = torch.randn(n, d, generator=gen, dtype=torch.float64)
         b = torch.randn(m, d, generator=gen, dtype=torch.float64) + 0.5
@@ -85,13 +98,31 @@ def test_agrees_with_pot(gen: torch.Generator) -> None:
         assert float(w2_empirical(a, b, squared=True)) == pytest.approx(ref_u, abs=1e-8)
 
 
+def test_network_simplex_stopping_early_falls_back_to_the_lp(
+    gen: torch.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def stopped_early(wa: np.ndarray, wb: np.ndarray, cost: np.ndarray, **kw: object) -> tuple:
+        calls.append(cost.shape)
+        return np.zeros_like(cost), {"result_code": 3}  # 3: numItermax reached
+
+    monkeypatch.setattr(wasserstein_module, "_network_simplex", lambda: stopped_early)
+    a = torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    b = torch.randn(4, 2, generator=gen, dtype=torch.float64)
+    wa = torch.rand(6, generator=gen, dtype=torch.float64)
+    got = float(w2_empirical(a, b, wa, squared=True))
+    assert calls == [(6, 4)]
+    assert got == pytest.approx(lp_w2_sq(a.numpy(), b.numpy(), wa.numpy(), np.ones(4)), abs=1e-10)
+
+
 def test_translation_is_the_shift_length() -> None:
     a = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
     shift = torch.tensor([0.3, -0.4], dtype=torch.float64)  # smaller than the spacing
     assert float(w2_empirical(a, a + shift)) == pytest.approx(0.5, abs=1e-15)
 
 
-def test_batched_equals_per_cloud(gen: torch.Generator) -> None:
+def test_batched_equals_per_cloud(gen: torch.Generator, transport: str) -> None:
     a = torch.randn(3, 6, 2, generator=gen, dtype=torch.float64)
     b = torch.randn(3, 6, 2, generator=gen, dtype=torch.float64)
     c = torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)
@@ -102,7 +133,7 @@ def test_batched_equals_per_cloud(gen: torch.Generator) -> None:
     assert optimal_assignment(a, b).shape == (3, 6)
 
 
-def test_value_is_differentiable_with_the_plan_fixed(gen: torch.Generator) -> None:
+def test_value_is_differentiable_with_the_plan_fixed(gen: torch.Generator, transport: str) -> None:
     a = torch.randn(5, 2, generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn(5, 2, generator=gen, dtype=torch.float64)
     c = torch.randn(3, 2, generator=gen, dtype=torch.float64)
@@ -114,7 +145,7 @@ def test_value_is_differentiable_with_the_plan_fixed(gen: torch.Generator) -> No
     assert torch.autograd.gradcheck(lambda x: w2_empirical(x, b, weights_b=wd[:5]), (a,))  # LP
 
 
-def test_float32_lp_path_is_accurate(gen: torch.Generator) -> None:
+def test_float32_lp_path_is_accurate(gen: torch.Generator, transport: str) -> None:
     # Far from the origin the expanded form ‖a‖² + ‖b‖² − 2 a·b would cancel in float32.
     a = torch.randn(7, 3, generator=gen) + 300.0
     b = torch.randn(5, 3, generator=gen) + 300.0
@@ -144,7 +175,7 @@ def test_metric_properties(xs: list, ys: list, zs: list) -> None:
     assert ab <= ac + cb + 1e-6
 
 
-def test_identical_clouds_give_zero(gen: torch.Generator) -> None:
+def test_identical_clouds_give_zero(gen: torch.Generator, transport: str) -> None:
     a = torch.randn(20, 3, generator=gen, dtype=torch.float64)
     assert float(w2_empirical(a, a[torch.randperm(20, generator=gen)])) == 0.0
     assert float(w2_empirical(a, torch.cat([a, a]), squared=True)) == 0.0
