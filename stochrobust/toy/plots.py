@@ -54,6 +54,16 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (parents created) at 130 dpi and close it."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+    return out
+
+
 def _points(t: object, name: str) -> Any:
     t = check_tensor(t, name)
     if t.ndim != 2 or t.shape[1] != 2 or t.shape[0] == 0:
@@ -153,12 +163,7 @@ def plot_outputs(
             bottom.legend(loc="lower left", fontsize=7, framealpha=0.9, handletextpad=0.2)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
 
 
 def plot_sensitivity_recall(
@@ -253,9 +258,4 @@ def plot_sensitivity_recall(
     ax.legend(loc="upper left", fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
