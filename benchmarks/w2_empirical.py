@@ -1,4 +1,4 @@
-"""Empirical W2: ours (exact assignment / HiGHS LP) against POT's ``ot.emd2``, side by side.
+"""Empirical W2: ours (assignment / POT's network simplex / HiGHS) against ``ot.emd2``.
 
 Clouds in 8-D: equal-size uniform clouds of n = 500 and 2 000 points (our assignment
 path), uniform clouds of 300 and 200 points and the same sizes with random weights. With

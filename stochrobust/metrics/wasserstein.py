@@ -272,8 +272,10 @@ def w2_empirical(
     wa = _weights(weights_a, batch, n, "weights_a")
     wb = _weights(weights_b, batch, m, "weights_b")
     common = math.lcm(n, m)
-    replicate = common <= _MAX_REPLICATION * max(n, m) and _network_simplex() is None
-    if wa is None and wb is None and (n == m or replicate):
+    uniform = wa is None and wb is None
+    if uniform and (
+        n == m or (common <= _MAX_REPLICATION * max(n, m) and _network_simplex() is None)
+    ):
         # Uniform clouds: with every point repeated to lcm(n, m) copies the transport
         # polytope's vertices are permutations, so an assignment solves the LP exactly.
         ar = a3.repeat_interleave(common // n, dim=1) if common != n else a3

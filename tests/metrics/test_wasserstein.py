@@ -116,6 +116,21 @@ def test_network_simplex_stopping_early_falls_back_to_the_lp(
     assert got == pytest.approx(lp_w2_sq(a.numpy(), b.numpy(), wa.numpy(), np.ones(4)), abs=1e-10)
 
 
+def test_equal_uniform_clouds_never_consult_pot(
+    gen: torch.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # w2_sensitivity_at's path: an assignment, with no POT import (about 0.6 s) on first use.
+    def unexpected() -> None:
+        raise AssertionError("the network simplex was consulted for equal uniform clouds")
+
+    monkeypatch.setattr(wasserstein_module, "_network_simplex", unexpected)
+    a = torch.randn(2, 6, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(2, 6, 3, generator=gen, dtype=torch.float64)
+    got = w2_empirical(a, b, squared=True)
+    ref = [perm_w2_sq(a[i].numpy(), b[i].numpy()) for i in range(2)]
+    assert got.tolist() == pytest.approx(ref, abs=1e-12)
+
+
 def test_translation_is_the_shift_length() -> None:
     a = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
     shift = torch.tensor([0.3, -0.4], dtype=torch.float64)  # smaller than the spacing
@@ -140,9 +155,9 @@ def test_value_is_differentiable_with_the_plan_fixed(gen: torch.Generator, trans
     d = torch.randn(7, 2, generator=gen, dtype=torch.float64)
     wd = torch.rand(7, generator=gen, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda x: w2_empirical(x, b, squared=True), (a,))  # assignment
-    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, c), (a,))  # replicated assignment
-    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, d), (a,))  # LP (lcm 35 > 4·7)
-    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, b, weights_b=wd[:5]), (a,))  # LP
+    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, c), (a,))  # n ≠ m
+    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, d), (a,))  # lcm 35 > 4·7
+    assert torch.autograd.gradcheck(lambda x: w2_empirical(x, b, weights_b=wd[:5]), (a,))
 
 
 def test_float32_lp_path_is_accurate(gen: torch.Generator, transport: str) -> None:
