@@ -14,7 +14,7 @@ Wrap any torch generator â€” deterministic ``G(y)`` or stochastic ``G(y, z)`` â€
 Everything is imported lazily on first attribute access, so ``import stochrobust`` is
 instant and does not import torch.
 
-Example:
+Examples:
     >>> import torch, stochrobust as sr
     >>> est = sr.Estimator(lambda y, z: y + 0.1 * z, seed_shape=(1, 8, 8))
     >>> est.sample(torch.zeros(2, 1, 8, 8), 4).shape

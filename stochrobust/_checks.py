@@ -297,7 +297,7 @@ def frozen(
     Yields:
         Nothing; use as a context manager.
 
-    Example:
+    Examples:
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)).train()
         >>> with frozen(net):
         ...     (net.training, next(net.parameters()).requires_grad)

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit status (0 on success).
 
-    Example:
+    Examples:
         >>> main(["version"])  # doctest: +ELLIPSIS
         stochrobust ... (torch ...)
         0

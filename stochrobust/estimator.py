@@ -110,7 +110,7 @@ class Estimator:
         [O23] eq. 6 (the same seeds ``Z_1..Z_K`` for clean and perturbed inputs) and
         §6.1 (``G(Y, Z)``, ``Z = 0`` for deterministic models).
 
-    Example:
+    Examples:
         >>> net = lambda y, z: y + 0.1 * z
         >>> est = Estimator(net, seed_shape=(1, 4, 4))
         >>> y = torch.zeros(2, 1, 4, 4)
@@ -195,7 +195,7 @@ class Estimator:
         References:
             [O23] eq. 6: the seeds ``Z_1..Z_K`` shared by the clean and perturbed passes.
 
-        Example:
+        Examples:
             >>> est = Estimator(lambda y, z: y + z, seed_shape=(3,))
             >>> est.sample_seeds(torch.zeros(2, 3), 4).shape
             torch.Size([2, 4, 3])
@@ -243,7 +243,7 @@ class Estimator:
                 stochastic one.
             ModelError: the model returns something else than a tensor with ``B`` rows.
 
-        Example:
+        Examples:
             >>> Estimator(lambda y: 2 * y)(torch.ones(2, 3)).tolist()
             [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
         """
@@ -283,7 +283,7 @@ class Estimator:
         References:
             [O23] eq. 6 (common random numbers across clean and perturbed inputs).
 
-        Example:
+        Examples:
             >>> est = Estimator(lambda y, z: y * z, seed_shape=(2,))
             >>> y = torch.ones(3, 2)
             >>> seeds = est.sample_seeds(y, 4, generator=torch.Generator().manual_seed(1))
@@ -329,7 +329,7 @@ class Estimator:
             NonFiniteError: ``y`` holds NaN or Inf (checked here, once; the lower-level
                 :meth:`forward_seeds` skips this check because attack loops call it).
 
-        Example:
+        Examples:
             >>> est = Estimator(lambda y: y.flip(-1))
             >>> est.sample(torch.arange(3.0).reshape(1, 3), 2).tolist()
             [[[2.0, 1.0, 0.0], [2.0, 1.0, 0.0]]]
@@ -376,7 +376,7 @@ def as_estimator(model_or_estimator: Estimator | Callable[..., torch.Tensor]) ->
     Returns:
         The estimator.
 
-    Example:
+    Examples:
         >>> as_estimator(torch.nn.Identity()).is_stochastic
         False
     """

@@ -65,7 +65,7 @@ class UNet(nn.Module):
     References:
         [O23] App. E.2.1, Fig. 7.
 
-    Example:
+    Examples:
         >>> net = UNet(s=4, depth=2)
         >>> est = net.estimator()                        # stochastic: Z_i ~ N(0, I)
         >>> est.sample(torch.rand(2, 3, 16, 16), 5).shape
@@ -106,7 +106,7 @@ class UNet(nn.Module):
     def seed_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
         """Per-sample shapes of the seeds ``Z_1..Z_depth`` for an ``height × width`` input.
 
-        Example:
+        Examples:
             >>> for shape in UNet(s=4, depth=2).seed_shapes(16, 16):
             ...     print(shape)
             (1, 16, 16)
@@ -122,7 +122,7 @@ class UNet(nn.Module):
         The signature is that of :class:`~stochrobust.Estimator`'s ``seed_sampler``; the
         draw happens on the generator's device and is moved to ``y``'s.
 
-        Example:
+        Examples:
             >>> net = UNet(s=4, depth=2)
             >>> for z in net.seed_sampler(3, torch.zeros(1, 3, 8, 8)):
             ...     print(tuple(z.shape))
@@ -142,7 +142,7 @@ class UNet(nn.Module):
     ) -> Estimator:
         """This network as an :class:`~stochrobust.Estimator` (``Z ~ N(0, I)`` or ``Z = 0``).
 
-        Example:
+        Examples:
             >>> UNet(s=4, depth=2).estimator().is_stochastic
             True
         """

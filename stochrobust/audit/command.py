@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     Args:
         parser: the subcommand's parser.
 
-    Example:
+    Examples:
         >>> p = argparse.ArgumentParser()
         >>> add_arguments(p)
         >>> args = p.parse_args(["pkg.models:make", "--input", "imgs/", "--ai-psnr", "30"])
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit status: 0 passed, 1 ``--max-sensitivity`` exceeded, 2 error.
 
-    Example:
+    Examples:
         >>> p = argparse.ArgumentParser()
         >>> add_arguments(p)
         >>> run(p.parse_args(["torch.nn:Identity", "--input", "no/such/file.npy"]))

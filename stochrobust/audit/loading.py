@@ -67,7 +67,7 @@ def load_model(spec: str, device: str | torch.device = "cpu") -> Callable[..., t
             is missing, not callable, fails, or returns something that is not callable.
         FileNotFoundError: ``spec`` names a model file that does not exist.
 
-    Example:
+    Examples:
         >>> model = load_model("torch.nn:Identity")
         >>> model(torch.ones(1, 2)).tolist()
         [[1.0, 1.0]]
@@ -217,7 +217,7 @@ def load_inputs(path: str | Path) -> tuple[torch.Tensor, list[str]]:
     Shape:
         - result: ``(N, C, H, W)`` for PNG folders, ``(N, ...)`` as stored for tensors.
 
-    Example:
+    Examples:
         >>> import tempfile, os
         >>> f = os.path.join(tempfile.mkdtemp(), "y.npy")
         >>> np.save(f, np.zeros((2, 1, 4, 4), dtype=np.float32))

@@ -66,7 +66,7 @@ class AuditReport:
         input_shape: per-input shape.
         settings: free-form settings recorded in the JSON (model spec, seed, ...).
 
-    Example:
+    Examples:
         >>> rep = run_audit(lambda y: 2 * y, torch.rand(3, 1, 4, 4), 0.1,
         ...                 generator=torch.Generator().manual_seed(0))
         >>> [round(v, 3) for v in rep.norm.tolist()], round(rep.aggregate()["max_lipschitz"], 3)
@@ -98,7 +98,7 @@ class AuditReport:
             ``max_value`` with ``argmax_value``, ``min_input_psnr``, ``max_lipschitz``
             and ``mean_diversity`` (``None`` when deterministic).
 
-        Example:
+        Examples:
             >>> rep = run_audit(lambda y: 3 * y, torch.zeros(2, 4), 0.1)
             >>> round(rep.aggregate()["sqrt_r_tilde"], 4)    # [O23] Table 3: 3 * eps
             0.3
@@ -129,7 +129,7 @@ class AuditReport:
         Returns:
             The indices.
 
-        Example:
+        Examples:
             >>> rep = run_audit(lambda y: y, torch.zeros(2, 4), 0.1)
             >>> rep.exceeding(0.001), rep.exceeding(0.1)   # eq. 6 = 0.01 at both inputs
             ([0, 1], [])
@@ -144,7 +144,7 @@ class AuditReport:
         Returns:
             ``settings``, ``per_input`` (one dict per input) and ``aggregate``.
 
-        Example:
+        Examples:
             >>> d = run_audit(lambda y: y, torch.zeros(1, 2), 0.5).to_dict()
             >>> row = d["per_input"].pop()
             >>> sorted(d), row["lipschitz_lower_bound"]
@@ -200,7 +200,7 @@ class AuditReport:
         Returns:
             The table (several lines).
 
-        Example:
+        Examples:
             >>> rep = run_audit(lambda y: y, torch.zeros(3, 2), 0.1, names=["a", "b", "c"])
             >>> print(rep.format_table(max_rows=1).splitlines()[0])
             per input (the 1 most sensitive of 3):
@@ -315,7 +315,7 @@ def run_audit(
     References:
         [O23] eqs. 6, 7, 9; [O24] (Lipschitz lower bound).
 
-    Example:
+    Examples:
         >>> import stochrobust as sr
         >>> est = sr.Estimator(lambda y, z: y + 0.1 * z, seed_shape=(1, 4, 4))
         >>> rep = run_audit(est, torch.rand(2, 1, 4, 4), 0.1, n_seeds=4,

@@ -81,7 +81,7 @@ class LinearOperator(nn.Module, abc.ABC):
         [O23] §2.2 (consistency); Bahat & Michaeli, *Explorable Super Resolution*, CVPR 2020
         (the projection ``x + Aᵀ(A Aᵀ)⁻¹(y − A x)`` of CEM).
 
-    Example:
+    Examples:
         >>> from stochrobust.consistency import AvgPoolDownsample
         >>> op = AvgPoolDownsample(2)
         >>> x, y = torch.rand(1, 1, 4, 4), torch.rand(1, 1, 2, 2)
@@ -179,7 +179,7 @@ class LinearOperator(nn.Module, abc.ABC):
         References:
             [O23] §2.1: the degradation ``y = D(x)``.
 
-        Example:
+        Examples:
             >>> from stochrobust.consistency import Colorization
             >>> Colorization().A(torch.ones(2, 3, 4, 4)).shape
             torch.Size([2, 1, 4, 4])
@@ -209,7 +209,7 @@ class LinearOperator(nn.Module, abc.ABC):
         References:
             [O23] §6.1.1 and CEM (``Aᵀ`` in ``x + Aᵀ(A Aᵀ)⁻¹(y − A x)``).
 
-        Example:
+        Examples:
             >>> from stochrobust.consistency import AvgPoolDownsample
             >>> AvgPoolDownsample(2).A_adjoint(torch.ones(1, 1, 1, 1)).flatten().tolist()
             [0.25, 0.25, 0.25, 0.25]
@@ -239,7 +239,7 @@ class LinearOperator(nn.Module, abc.ABC):
         References:
             [O23] §6.1.1 (``A⁺`` = nearest upsampling for plain averaging).
 
-        Example:
+        Examples:
             >>> from stochrobust.consistency import AvgPoolDownsample
             >>> AvgPoolDownsample(2).A_pinv(torch.ones(1, 1, 1, 1)).flatten().tolist()
             [1.0, 1.0, 1.0, 1.0]
@@ -270,7 +270,7 @@ class LinearOperator(nn.Module, abc.ABC):
         References:
             [O23] §6.1.1 (pasting for inpainting, CEM for super-resolution).
 
-        Example:
+        Examples:
             >>> from stochrobust.consistency import AvgPoolDownsample
             >>> x = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])
             >>> AvgPoolDownsample(2).project(x, torch.full((1, 1, 1, 1), 2.5)).flatten().tolist()
@@ -299,7 +299,7 @@ class LinearOperator(nn.Module, abc.ABC):
             NonFiniteError: NaN or Inf.
             StochRobustTypeError: not real floating-point tensors.
 
-        Example:
+        Examples:
             >>> from stochrobust.consistency import AvgPoolDownsample
             >>> AvgPoolDownsample(2).check_pair(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3))
             Traceback (most recent call last):

@@ -117,7 +117,7 @@ class BlurDownsample(LinearOperator):
     References:
         Bahat & Michaeli, CVPR 2020 (CEM: ``x + Aᵀ(A Aᵀ)⁻¹(y − A x)``); [O23] §6.1.1.
 
-    Example:
+    Examples:
         >>> k = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
         >>> op = BlurDownsample(k, scale=2)
         >>> x, y = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 4, 4)
@@ -226,7 +226,7 @@ class BlurDownsample(LinearOperator):
         Raises:
             ShapeError: ``height`` or ``width`` is not divisible by the scale.
 
-        Example:
+        Examples:
             >>> op = BlurDownsample(torch.ones(2, 2) / 4, scale=2)  # = AvgPoolDownsample(2)
             >>> op.eigenvalues(4, 4)                                  # A Aᵀ = I / 4
             tensor([[0.2500, 0.2500],

@@ -92,7 +92,7 @@ class PartialCirculant(LinearOperator):
     References:
         [D21] §3.4, Lemma 1 and §4 ("compressed sensing with partial circulant matrices").
 
-    Example:
+    Examples:
         >>> op = PartialCirculant((1, 8, 8), m=16, generator=torch.Generator().manual_seed(0))
         >>> x = torch.rand(2, 1, 8, 8, dtype=torch.float64)
         >>> y = op.A(x)

@@ -69,7 +69,7 @@ class Inpainting(LinearOperator):
         [O23] §6.1.1: the upper 3/4 of the image is masked; consistency is enforced by
         replacing the bottom 1/4 of the output with that of the input.
 
-    Example:
+    Examples:
         >>> mask = torch.zeros(4, 4, dtype=torch.bool)
         >>> mask[3:] = True                       # observe the bottom quarter
         >>> op = Inpainting(mask)
@@ -169,7 +169,7 @@ class AvgPoolDownsample(LinearOperator):
         [O23] §6.1.1 ("plain averaging with scaling factors of 4, 8, and 16"; the network
         is fed the nearest-upsampled ``y``).
 
-    Example:
+    Examples:
         >>> op = AvgPoolDownsample(2)
         >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
         >>> op.A(x)
@@ -237,7 +237,7 @@ class Colorization(LinearOperator):
     References:
         [O23] §1 (colorization as a non-invertible degradation ``D``).
 
-    Example:
+    Examples:
         >>> op = Colorization()
         >>> x = torch.tensor([0.0, 0.3, 0.9]).reshape(1, 3, 1, 1)
         >>> op.A(x).flatten()

@@ -75,7 +75,7 @@ def project(
     References:
         [O23] §6.1.1; Bahat & Michaeli, CVPR 2020 (CEM).
 
-    Example:
+    Examples:
         >>> from stochrobust.consistency import AvgPoolDownsample
         >>> op = AvgPoolDownsample(4)
         >>> x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 4, 4)
@@ -120,7 +120,7 @@ def consistency_psnr(
     References:
         [O23] §2.2: ``PSNR(D(X̂), D(X))``, after Lugmayr et al. (NTIRE 2021/2022).
 
-    Example:
+    Examples:
         >>> from stochrobust.consistency import AvgPoolDownsample
         >>> op = AvgPoolDownsample(2)
         >>> y = torch.full((1, 1, 2, 2), 0.5)
@@ -168,7 +168,7 @@ def is_consistent(
     References:
         [O23] §2.2; Lugmayr et al., NTIRE 2021 learning the super-resolution space challenge.
 
-    Example:
+    Examples:
         >>> from stochrobust.consistency import AvgPoolDownsample
         >>> op = AvgPoolDownsample(2)
         >>> y = torch.full((2, 1, 2, 2), 0.5)
@@ -218,7 +218,7 @@ class Consistent(nn.Module):
         restorations"), §6.1.1 (pasting for inpainting, CEM and nearest-upsampled inputs
         for SR).
 
-    Example:
+    Examples:
         >>> from stochrobust.consistency import AvgPoolDownsample
         >>> net = torch.nn.Conv2d(2, 1, 3, padding=1)
         >>> G = Consistent(lambda u, z: net(torch.cat([u, z], 1)), AvgPoolDownsample(4),

@@ -76,7 +76,7 @@ class DemoConfig:
                 or ``k ≥ n_samples``.
             StochRobustTypeError: a size that is not an integer.
 
-        Example:
+        Examples:
             >>> DemoConfig.quick().validated().n_samples
             400
         """
@@ -146,7 +146,7 @@ def demo_estimators(config: DemoConfig) -> list[tuple[str, float | None, Estimat
     References:
         [O23] §4 (``X̂_α``), Thm. 3.1 (the posterior sampler).
 
-    Example:
+    Examples:
         >>> tuple((n, a) for n, a, _ in demo_estimators(DemoConfig(alphas=(20.0, 1.0))))
         (('X_1', 1.0), ('X_20', 20.0), ('posterior', None))
     """
@@ -173,7 +173,7 @@ def demo_solver(restarts: int = 8) -> Solver:
     Raises:
         RangeError: ``restarts < 1``.
 
-    Example:
+    Examples:
         >>> demo_solver().restarts
         8
     """
@@ -260,7 +260,7 @@ def evaluate(
     References:
         [O23] §4.1 (precision/recall of ``X̂_α``), eqs. 6–7 (sensitivity).
 
-    Example:
+    Examples:
         >>> cfg = DemoConfig(alphas=(1.0,), n_samples=50, n_draws=1, n_inputs=20)
         >>> tuple(r.name for r in evaluate(cfg))
         ('X_1', 'posterior')

@@ -66,7 +66,7 @@ def format_table(results: list[EstimatorResult]) -> str:
     Returns:
         The table, lines joined by newlines.
 
-    Example:
+    Examples:
         >>> r = EstimatorResult("X_1", 1.0, False, 1.0, 0.04, 0.0, 0.01, 1.7e-6, 1.3e-3,
         ...                     1.6e-6, 1e-3, 0.1)
         >>> print(format_table([r]))  # doctest: +NORMALIZE_WHITESPACE
@@ -104,7 +104,7 @@ def conclusion(results: list[EstimatorResult]) -> str:
     Raises:
         RangeError: no deterministic or no stochastic result.
 
-    Example:
+    Examples:
         >>> mk = lambda n, a, s, p, r, v: EstimatorResult(n, a, s, p, r, 0, 0, v, v**.5, v, 1e-3, 0)
         >>> text = conclusion([mk("X_1", 1.0, False, 1.0, 0.04, 2e-6),
         ...                    mk("X_50", 50.0, False, 1.0, 0.96, 1e-3),
@@ -226,7 +226,7 @@ def run_demo(
     References:
         [O23] §4–5, Fig. 3.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> cfg = DemoConfig(alphas=(1.0, 50.0), n_samples=30, n_draws=1, n_inputs=10,
         ...                  n_support=50, n_shown=10)

@@ -65,7 +65,7 @@ def per_pixel_std(samples: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
     References:
         [O23] §6.1.1, Table 2.
 
-    Example:
+    Examples:
         >>> s = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])  # n = 2 samples
         >>> per_pixel_std(s.unsqueeze(0), unbiased=False).tolist()
         [0.5]
@@ -125,7 +125,7 @@ def dataset_per_pixel_std(
     References:
         [O23] §6.1.1, Table 2 (32 samples per input).
 
-    Example:
+    Examples:
         >>> est = Estimator(lambda y, z: y + 0.1 * z, seed_shape=(1, 8, 8))
         >>> ys = torch.zeros(6, 1, 8, 8)
         >>> gen = torch.Generator().manual_seed(0)

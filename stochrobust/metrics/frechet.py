@@ -119,7 +119,7 @@ def gaussian_w2(
     References:
         Dowson & Landau 1982; [O23] §2.1.
 
-    Example:
+    Examples:
         >>> eye = torch.eye(2)
         >>> float(gaussian_w2(torch.zeros(2), eye, torch.tensor([3.0, 4.0]), 4 * eye))
         5.196152422706632
@@ -178,7 +178,7 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> torch.Tens
     References:
         Heusel et al. 2017 (FID); Dowson & Landau 1982; [O23] §2.1.
 
-    Example:
+    Examples:
         >>> a = torch.randn(1000, 3, generator=torch.Generator().manual_seed(0))
         >>> shift = torch.tensor([3.0, 4.0, 0.0])  # same covariance: only ‖Δμ‖² = 25 is left
         >>> round(float(frechet_distance(a, a + shift)), 6)
@@ -260,7 +260,7 @@ def fid_from_features(
     References:
         Heusel et al. 2017 (FID); [O23] §6.1.1.
 
-    Example:
+    Examples:
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1))
         >>> g = torch.Generator().manual_seed(0)
         >>> real = torch.rand(32, 3, 16, 16, generator=g)

@@ -193,7 +193,7 @@ def manifold_radii(feats: torch.Tensor, k: int = 3, block_size: int = 1024) -> t
     References:
         Kynkäänniemi et al. 2019, §2: ``NN_k(φ)``, the k-th nearest feature vector.
 
-    Example:
+    Examples:
         >>> pts = torch.tensor([[0.0], [0.0], [1.0], [3.0]])  # a duplicated point
         >>> manifold_radii(pts, k=1).tolist()
         [0.0, 0.0, 1.0, 2.0]
@@ -244,7 +244,7 @@ def precision_recall(
     References:
         Kynkäänniemi et al. 2019, eqs. 1–2; [O23] §2.1 (perceptual quality) and §6.1.1.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> real = torch.randn(500, 2, generator=g)
         >>> collapsed = 0.05 * torch.randn(500, 2, generator=g)  # one mode only
@@ -307,7 +307,7 @@ def realism_score(
     References:
         Kynkäänniemi et al. 2019, §5 (realism score).
 
-    Example:
+    Examples:
         >>> real = torch.tensor([[0.0], [1.0], [2.0]])
         >>> realism_score(real, torch.tensor([[0.5], [4.0], [2.0]]), k=1).tolist()
         [2.0, 0.5, inf]

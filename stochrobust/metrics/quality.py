@@ -54,7 +54,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     References:
         [O23] eq. 9 and §6.1.1 (AI-PSNR, the PSNR between ``y + δ`` and ``y``).
 
-    Example:
+    Examples:
         >>> x = torch.zeros(2, 1, 4, 4)
         >>> psnr(x, x + 0.1).tolist()  # MSE = 0.01 -> 20 dB
         [20.0, 20.0]
@@ -106,7 +106,7 @@ def ssim(
         Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli. *Image Quality Assessment:
         From Error Visibility to Structural Similarity.* IEEE TIP 2004; [O23] §6.1.1.
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
         >>> ssim(x, x).tolist()
         [1.0, 1.0]
@@ -179,7 +179,7 @@ def joint_perceptual_index(
     References:
         [O24] the joint perceptual index ``W₂(p_{X,Y}, p_{X̂,Y})`` and its Lipschitz bound.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[0.0], [1.0]])
         >>> y = x.clone()                        # measurement = the signal
         >>> float(joint_perceptual_index(x, y, x.flip(0)))  # right marginal, wrong pairs

@@ -54,7 +54,7 @@ def w2_dirac(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     References:
         [O23] §5: for deterministic estimators eq. 4 reduces to (eq. 2)².
 
-    Example:
+    Examples:
         >>> w2_dirac(torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 4.0]])).tolist()
         [5.0]
     """
@@ -140,7 +140,7 @@ def optimal_assignment(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         Exact empirical optimal transport between uniform clouds of equal size is an
         assignment problem (Birkhoff–von Neumann).
 
-    Example:
+    Examples:
         >>> a = torch.tensor([[0.0], [1.0]])
         >>> optimal_assignment(a, torch.tensor([[1.1], [0.1]])).tolist()
         [1, 0]
@@ -260,7 +260,7 @@ def w2_empirical(
     References:
         [O23] eq. 4 (squared ``W₂`` between output laws) and App. D; [O24] (joint laws).
 
-    Example:
+    Examples:
         >>> a = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
         >>> float(w2_empirical(a, a + torch.tensor([0.0, 2.0])))
         2.0

@@ -41,7 +41,7 @@ class Ascent(NamedTuple):
         value: the objective at ``delta``, ``(B,)``, detached.
         aux: the objective's side output at ``delta`` (``None`` if it returns none).
 
-    Example:
+    Examples:
         >>> from stochrobust.sensitivity import PGD
         >>> best = PGD(steps=2).maximize(lambda d: d.pow(2).sum(1), torch.zeros(1, 2), 1.0)
         >>> best._fields, round(float(best.value[0]), 4)

@@ -46,7 +46,7 @@ class AdamAscent(Solver):
         [O23] App. E.2.3 (natural images: 5 steps, lr 1, betas (0.9, 0.999)) and App. E.1
         (toy: 4 steps, lr 1e-4); Kingma & Ba 2015.
 
-    Example:
+    Examples:
         >>> obj = lambda d: (3.0 * d).pow(2).sum(1)
         >>> best = AdamAscent().maximize(obj, torch.zeros(2, 8), 0.5,
         ...                              generator=torch.Generator().manual_seed(0))
@@ -86,7 +86,7 @@ class AdamAscent(Solver):
         Returns:
             The solver.
 
-        Example:
+        Examples:
             >>> AdamAscent.paper_natural_images()
             AdamAscent(steps=5, lr=1, betas=(0.9, 0.999), restarts=1, random_start=True)
         """
@@ -101,7 +101,7 @@ class AdamAscent(Solver):
         Returns:
             The solver.
 
-        Example:
+        Examples:
             >>> AdamAscent.paper_toy().lr
             0.0001
         """
@@ -146,7 +146,7 @@ class CW(Solver):
     References:
         Carlini & Wagner 2017; [C24] eq. 2 and §3.1 (Adam, lr 1e-2).
 
-    Example:
+    Examples:
         >>> obj = lambda d: (4.0 * d).pow(2).sum(1)
         >>> y = torch.full((2, 6), 0.5)
         >>> delta = CW()(obj, y, 0.3, generator=torch.Generator().manual_seed(0))

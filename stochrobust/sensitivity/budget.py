@@ -52,7 +52,7 @@ def eps_for_psnr(
     References:
         [O23] §6.1.1, App. E.2.3.
 
-    Example:
+    Examples:
         >>> round(eps_for_psnr((3, 64, 64), 32.9), 2)   # inpainting
         2.51
         >>> round(eps_for_psnr((3, 16, 16), 34.0), 3)   # super-resolution x4
@@ -85,7 +85,7 @@ def psnr_for_eps(shape: Sequence[int] | torch.Size, eps: float, data_range: floa
     References:
         [O23] §6.1.1 (AI-PSNR).
 
-    Example:
+    Examples:
         >>> round(psnr_for_eps((3, 16, 16), 0.553), 2)
         34.0
     """

@@ -76,7 +76,7 @@ def project_l2(
     References:
         [O23] eqs. 2, 4 and 6: the constraint ``‖δ‖₂ ≤ ε``.
 
-    Example:
+    Examples:
         >>> project_l2(torch.tensor([[3.0, 4.0], [0.3, 0.4]]), 1.0)
         tensor([[0.6000, 0.8000],
                 [0.3000, 0.4000]])
@@ -111,7 +111,7 @@ def project_linf(
     References:
         Madry et al. 2018 (PGD); [C24] §3 (I-FGSM with an L∞ budget).
 
-    Example:
+    Examples:
         >>> project_linf(torch.tensor([[0.5, -2.0, 0.1]]), 0.2)
         tensor([[ 0.2000, -0.2000,  0.1000]])
     """
@@ -212,7 +212,7 @@ def project_l1(
         Duchi et al. ICML 2008, Fig. 1; Michelot, J. Optim. Theory Appl. 1986; Condat,
         Math. Program. 2016; [D21] §3 (ILO's L1-ball constraint).
 
-    Example:
+    Examples:
         >>> project_l1(torch.tensor([[1.0, -2.0, 0.5]]), 2.0).tolist()
         [[0.5, -1.5, 0.0]]
     """
@@ -270,7 +270,7 @@ def project(
     References:
         [O23] App. E.2.3 (projection after each attack step).
 
-    Example:
+    Examples:
         >>> project(torch.tensor([[2.0, 0.0]]), 1.0, "linf")
         tensor([[1., 0.]])
     """
@@ -310,7 +310,7 @@ def clip_box(
     References:
         [C24] §3 (attacks constrained to the image range [0, 1]).
 
-    Example:
+    Examples:
         >>> clip_box(torch.tensor([[0.5, -0.5]]), torch.tensor([[0.8, 0.2]]))
         tensor([[ 0.2000, -0.2000]])
     """

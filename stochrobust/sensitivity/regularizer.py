@@ -82,7 +82,7 @@ class RobustnessRegularizer(nn.Module):
     References:
         [O23] eqs. 6–8, App. E.1, E.2.2, E.2.3.
 
-    Example:
+    Examples:
         >>> G = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
         ...                         torch.nn.Linear(8, 4))
         >>> reg = RobustnessRegularizer(eps=0.1, every=3)
@@ -127,7 +127,7 @@ class RobustnessRegularizer(nn.Module):
         Returns:
             The regulariser.
 
-        Example:
+        Examples:
             >>> RobustnessRegularizer.paper_natural_images(2.5).every
             3
         """
@@ -145,7 +145,7 @@ class RobustnessRegularizer(nn.Module):
         Returns:
             The regulariser.
 
-        Example:
+        Examples:
             >>> RobustnessRegularizer.paper_toy().n_seeds
             50
         """
@@ -170,7 +170,7 @@ class RobustnessRegularizer(nn.Module):
         Raises:
             RangeError: a negative ``step_count``.
 
-        Example:
+        Examples:
             >>> reg = RobustnessRegularizer(0.1, every=3)
             >>> reg.reset(2)
             >>> reg.step_count, reg.applies_next

@@ -51,7 +51,7 @@ class RobustnessReport:
         n_seeds: seeds per sample (1 for deterministic estimators).
         solver: ``repr`` of the solver.
 
-    Example:
+    Examples:
         >>> rep = robustness(lambda y: 3 * y, torch.rand(4, 2), 0.1, progress=False)
         >>> round(rep.r, 4), round(rep.r_tilde, 4), rep.n_samples
         (0.3, 0.09, 4)
@@ -174,7 +174,7 @@ def robustness(
     References:
         [O23] eqs. 3, 7, 9 and Table 3.
 
-    Example:
+    Examples:
         >>> A = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
         >>> rep = robustness(lambda y: y @ A.T, torch.rand(10, 2), 0.5, batch_size=4,
         ...                  progress=False, generator=torch.Generator().manual_seed(0))

@@ -71,7 +71,7 @@ class SensitivityResult:
         n_seeds: seeds evaluated per sample (1 for a deterministic estimator).
         solver: ``repr`` of the solver used.
 
-    Example:
+    Examples:
         >>> res = sensitivity_at(lambda y: 2 * y, torch.zeros(2, 3), 0.5)
         >>> res.value.tolist(), res.norm.tolist(), res.ball   # value = norm ** 2
         ([1.0, 1.0], [1.0, 1.0], 'l2')
@@ -112,7 +112,7 @@ class W2SensitivityResult:
         same_seeds: whether the two clouds used the same seeds (``z' = z``).
         solver: ``repr`` of the solver used.
 
-    Example:
+    Examples:
         >>> res = w2_sensitivity_at(lambda y: 2 * y, torch.zeros(2, 3), 0.5)
         >>> res.value.tolist(), res.same_seed_value.tolist()  # Diracs: eq. 4 = eq. 2 squared
         ([1.0, 1.0], [1.0, 1.0])
@@ -192,7 +192,7 @@ def sensitivity_at(
     References:
         [O23] eqs. 2, 6, 9 and App. E.2.3; SPEC §2 (squared vs. unsquared, random start).
 
-    Example:
+    Examples:
         >>> A = torch.tensor([[2.0, 0.0], [0.0, 0.5]])
         >>> res = sensitivity_at(lambda y: y @ A.T, torch.zeros(3, 2), 0.1,
         ...                      generator=torch.Generator().manual_seed(0))
@@ -285,7 +285,7 @@ def w2_sensitivity_at(
     References:
         [O23] eq. 4, eq. 6 and App. D.
 
-    Example:
+    Examples:
         >>> import stochrobust as sr
         >>> est = sr.Estimator(lambda y, z: torch.tanh(3 * y) + 0.1 * z, seed_shape=(2,))
         >>> res = w2_sensitivity_at(est, torch.zeros(2, 2), 0.2, n_seeds=8,
@@ -361,7 +361,7 @@ def local_lipschitz(
         [O24] (Lipschitz lower bound of deterministic estimators with high perceptual
         quality); SPEC §5.
 
-    Example:
+    Examples:
         >>> A = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
         >>> lip = local_lipschitz(lambda y: y @ A.T, torch.zeros(2, 2), 0.1,
         ...                       generator=torch.Generator().manual_seed(0))

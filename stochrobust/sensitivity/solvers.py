@@ -84,7 +84,7 @@ class Solver(abc.ABC):
     References:
         [O23] App. E.2.3 (projection after each step); SPEC §2 (random start).
 
-    Example:
+    Examples:
         >>> from stochrobust.sensitivity import AdamAscent, CW
         >>> all(issubclass(c, Solver) for c in (PGD, AdamAscent, FGSM, BIM, CW))
         True
@@ -123,7 +123,7 @@ class Solver(abc.ABC):
         Raises:
             RangeError, ShapeError, NonFiniteError, ModelError: see :meth:`maximize`.
 
-        Example:
+        Examples:
             >>> PGD()(lambda d: d.sum(1) ** 2, torch.zeros(1, 2), 1.0, norm="l1").abs().sum()
             tensor(1.)
         """
@@ -167,7 +167,7 @@ class Solver(abc.ABC):
         Shape:
             - ``y``, ``delta``: ``(B, *)``; ``eps``, ``value``: ``(B,)``.
 
-        Example:
+        Examples:
             >>> A = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
             >>> obj = lambda d: (d @ A.T).pow(2).sum(1)
             >>> best = PGD().maximize(obj, torch.zeros(1, 2), 1.0,
@@ -256,7 +256,7 @@ class PGD(Solver):
         Madry et al. 2018 (PGD); [C24] §3.1 (PGD with uniform start); Croce & Hein 2020
         (momentum 0.75 in APGD); SPEC §2 (random start).
 
-    Example:
+    Examples:
         >>> obj = lambda d: (2.0 * d).pow(2).sum(1)
         >>> y = torch.zeros(3, 4)
         >>> delta = PGD(steps=5)(obj, y, 0.5, norm="linf",
@@ -323,7 +323,7 @@ class FGSM(PGD):
     References:
         Goodfellow et al. 2015; [C24] eq. 1.
 
-    Example:
+    Examples:
         >>> obj = lambda d: d.pow(2).sum(1)
         >>> delta = FGSM()(obj, torch.zeros(2, 3), 0.1, norm="linf",
         ...                generator=torch.Generator().manual_seed(0))
@@ -364,7 +364,7 @@ class BIM(PGD):
     References:
         Kurakin et al. 2017; [C24] §3.1; Choi et al. 2019.
 
-    Example:
+    Examples:
         >>> obj = lambda d: d.sum(1) ** 2
         >>> delta = BIM(steps=4)(obj, torch.zeros(1, 3), 0.2, norm="linf",
         ...                      generator=torch.Generator().manual_seed(0))
@@ -406,7 +406,7 @@ def default_solver(norm: str = "l2") -> Solver:
     Raises:
         RangeError: unknown ``norm``.
 
-    Example:
+    Examples:
         >>> solver = default_solver("l1")
         >>> type(solver).__name__, solver.steps, solver.restarts
         ('PGD', 10, 10)

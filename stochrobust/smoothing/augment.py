@@ -94,7 +94,7 @@ def noise_augment(
     References:
         [C24] §4.2 and §5 (five copies: σ = 0.03, 0.03, 0.2, 0.2 and clean).
 
-    Example:
+    Examples:
         >>> aug = noise_augment(torch.zeros(2, 1, 4, 4), generator=torch.Generator().manual_seed(0))
         >>> aug.inputs.shape, aug.index.tolist()
         (torch.Size([10, 1, 4, 4]), [0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
@@ -165,7 +165,7 @@ def median_aggregate(
         [C24] §4.2, Fig. 2 ("the median of predictions associated with each standard
         deviation").
 
-    Example:
+    Examples:
         >>> out = torch.tensor([[1.0], [5.0], [3.0], [2.0], [9.0]])
         >>> median_aggregate(out, torch.tensor([0, 0, 0, 1, 1])).tolist()
         [[3.0], [2.0]]

@@ -61,7 +61,7 @@ def percentile_index(n: int, p: float = 0.5) -> int:
     References:
         [C24] §4.1 (Monte-Carlo estimate of ``q_p``); [Ch20] §4.
 
-    Example:
+    Examples:
         >>> percentile_index(21), percentile_index(20), percentile_index(10, 0.1)
         (11, 10, 1)
     """
@@ -123,7 +123,7 @@ def certified_indices(
     References:
         [C24] Lemma 4.1 (eq. 3); [Ch20] §4 (the order-statistic bounds).
 
-    Example:
+    Examples:
         >>> certified_indices(2000, 0.36, 0.25, 1e-5)
         (102, 1899)
         >>> certified_indices(100, 0.5, 0.25, 1e-3)  # too few samples for either side
@@ -179,7 +179,7 @@ def certified_radius(n: int, sigma: float, alpha: float, p: float = 0.5) -> floa
     References:
         [C24] Lemma 4.1 (eq. 3); [Ch20] §4.
 
-    Example:
+    Examples:
         >>> round(certified_radius(2000, 0.25, 1e-3), 4)
         0.6755
         >>> certified_radius(1, 0.25, 1e-3) is None

@@ -92,7 +92,7 @@ class SmoothingCertificate:
         Returns:
             Boolean tensor of the broadcast shape.
 
-        Example:
+        Examples:
             >>> c = certify_percentile(torch.nn.Identity(), torch.zeros(1, 3), 0.1, 0.5,
             ...                        n_samples=200, generator=torch.Generator().manual_seed(0))
             >>> c.contains(torch.zeros(1, 3)).tolist()
@@ -160,7 +160,7 @@ def certify_percentile(
     References:
         [C24] Lemma 4.1 (eq. 3); [Ch20] §4 (order-statistic bounds, n = 2000).
 
-    Example:
+    Examples:
         >>> x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
         >>> c = certify_percentile(torch.nn.Identity(), x, eps=0.05, sigma=0.25,
         ...                        n_samples=500, generator=torch.Generator().manual_seed(1))

@@ -55,7 +55,7 @@ class MedianSmoothing(nn.Module):
     References:
         [C24] §4.1–4.2 and Lemma 4.1; [Ch20] (median smoothing and its certificate).
 
-    Example:
+    Examples:
         >>> smooth = MedianSmoothing(torch.nn.Identity(), sigma=0.05, clip=(0.0, 1.0))
         >>> x = torch.rand(2, 3, 8, 8)
         >>> smooth(x, generator=torch.Generator().manual_seed(0)).shape
@@ -95,7 +95,7 @@ class MedianSmoothing(nn.Module):
         Returns:
             ``(B, *out_shape)``.
 
-        Example:
+        Examples:
             >>> m = MedianSmoothing(lambda x: 2 * x, sigma=0.1, n_samples=5)
             >>> m(torch.zeros(1, 4)).shape
             torch.Size([1, 4])
@@ -118,7 +118,7 @@ class MedianSmoothing(nn.Module):
         Returns:
             ``(B, n, *out_shape)``.
 
-        Example:
+        Examples:
             >>> m = MedianSmoothing(torch.nn.Identity(), sigma=0.1, n_samples=3)
             >>> m.sample(torch.zeros(2, 4)).shape
             torch.Size([2, 3, 4])
@@ -155,7 +155,7 @@ class MedianSmoothing(nn.Module):
         Raises:
             RangeError: ``p`` outside ``(0, 1)`` or ``n_samples < 1``.
 
-        Example:
+        Examples:
             >>> m = MedianSmoothing(torch.nn.Identity(), sigma=1.0, n_samples=1001)
             >>> g = torch.Generator().manual_seed(0)
             >>> bool(m.percentile(torch.zeros(1, 1), 0.9, generator=g) > 1.0)  # Φ⁻¹(0.9)≈1.28
@@ -200,7 +200,7 @@ class MedianSmoothing(nn.Module):
         Returns:
             A :class:`SmoothingCertificate`.
 
-        Example:
+        Examples:
             >>> m = MedianSmoothing(torch.nn.Identity(), sigma=0.25)
             >>> g = torch.Generator().manual_seed(0)
             >>> c = m.certify(torch.zeros(1, 2), eps=0.25, generator=g)

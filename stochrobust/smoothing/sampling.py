@@ -120,7 +120,7 @@ def sample_noisy_outputs(
     References:
         [C24] §4.1 (Monte-Carlo sampling of ``f(x + G)``, ``G ~ N(0, σ²I)``).
 
-    Example:
+    Examples:
         >>> x = torch.zeros(2, 1, 4, 4)
         >>> s = sample_noisy_outputs(torch.nn.Identity(), x, 0.1, 5)
         >>> s.shape
@@ -174,7 +174,7 @@ def smoothed_percentile(
     References:
         [C24] §4.1 (``q_{0.5}``) and §4.2 (n = 21 at inference).
 
-    Example:
+    Examples:
         >>> x = torch.full((1, 1, 2, 2), 0.5)
         >>> y = smoothed_percentile(torch.nn.Identity(), x, 0.1, n_samples=2001,
         ...                         generator=torch.Generator().manual_seed(0))

@@ -51,7 +51,7 @@ def default_generator() -> torch.Generator:
     Returns:
         A fresh, seeded :class:`torch.Generator`.
 
-    Example:
+    Examples:
         >>> a, b = default_generator(), default_generator()
         >>> torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
         True
@@ -208,7 +208,7 @@ def assert_sensitivity_below(
     References:
         [O23] eqs. 2, 6, 7 and Table 3 (which reports ``sqrt(R̃)``).
 
-    Example:
+    Examples:
         >>> y = torch.rand(4, 1, 8, 8)
         >>> res = assert_sensitivity_below(lambda y: 0.5 * y, y, 0.1, max_norm=0.051)
         >>> round(float(res.norm.max()), 3)     # eq. 2 = 0.5 * eps
@@ -308,7 +308,7 @@ def assert_output_psnr_above(
     References:
         [O23] eq. 9 and §6.1.1.
 
-    Example:
+    Examples:
         >>> y = torch.rand(2, 3, 8, 8)
         >>> res = assert_output_psnr_above(lambda y: 0.1 * y, y, 0.2, min_psnr_db=40.0)
         >>> bool((res.output_psnr > 40.0).all())

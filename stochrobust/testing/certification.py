@@ -116,7 +116,7 @@ def assert_certified(
     References:
         [C24] Lemma 4.1; [Ch20] §4.
 
-    Example:
+    Examples:
         >>> from stochrobust.smoothing import MedianSmoothing
         >>> smooth = MedianSmoothing(torch.nn.Identity(), sigma=0.25)
         >>> cert = assert_certified(smooth, torch.rand(2, 1, 4, 4), eps=0.1, n_samples=500,

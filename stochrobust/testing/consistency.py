@@ -80,7 +80,7 @@ def assert_consistent(
     References:
         [O23] §2.2 (consistency, 45 dB); Lugmayr et al., NTIRE 2021.
 
-    Example:
+    Examples:
         >>> from stochrobust.consistency import AvgPoolDownsample, project
         >>> op = AvgPoolDownsample(2)
         >>> y = torch.rand(3, 1, 4, 4)

@@ -51,7 +51,7 @@ def current_budget() -> float:
     Returns:
         The factor the assertions apply to their solver's steps when they get no ``budget``.
 
-    Example:
+    Examples:
         >>> isinstance(current_budget(), float)
         True
     """
@@ -64,7 +64,7 @@ def current_seed() -> int:
     Returns:
         The seed of the generator the assertions use when they get ``generator=None``.
 
-    Example:
+    Examples:
         >>> isinstance(current_seed(), int)
         True
     """
@@ -84,7 +84,7 @@ def set_budget(budget: float) -> float:
         RangeError: ``budget ≤ 0``.
         NonFiniteError: ``budget`` is not finite.
 
-    Example:
+    Examples:
         >>> previous = set_budget(0.5)
         >>> current_budget()
         0.5
@@ -109,7 +109,7 @@ def set_seed(seed: int) -> int:
         StochRobustTypeError: ``seed`` is not an integer.
         RangeError: ``seed < 0``.
 
-    Example:
+    Examples:
         >>> previous = set_seed(7)
         >>> current_seed()
         7
@@ -136,7 +136,7 @@ def scaled_steps(steps: int, budget: float) -> int:
     Raises:
         RangeError: ``steps < 1`` or ``budget ≤ 0``.
 
-    Example:
+    Examples:
         >>> scaled_steps(20, 0.25), scaled_steps(5, 0.1), scaled_steps(5, 0.5), scaled_steps(5, 3.0)
         (5, 1, 3, 15)
     """
@@ -171,7 +171,7 @@ def scaled_solver(solver: Solver, budget: float | None = None) -> Solver:
     References:
         [O23] App. E.2.3 (5 Adam steps); SPEC §2.
 
-    Example:
+    Examples:
         >>> from stochrobust.sensitivity import PGD, BIM
         >>> scaled_solver(PGD(steps=20), 0.25).steps
         5

@@ -129,7 +129,7 @@ def images(
     References:
         [O23] §6.1.1 (images in ``[0, 1]``).
 
-    Example:
+    Examples:
         >>> from hypothesis import given
         >>> @given(images(batch=2, channels=3, height=(4, 8), width=(4, 8)))
         ... def test_range(x):
@@ -244,7 +244,7 @@ def perturbations(
     References:
         [O23] eq. 6 (the ε-ball of the attack); SPEC §2.
 
-    Example:
+    Examples:
         >>> from hypothesis import given
         >>> @given(perturbations((3, 1, 4, 4), eps=0.5, norm="l1"))
         ... def test_inside(d):
@@ -324,7 +324,7 @@ def inpainting_masks(
     References:
         [O23] §6.1.1 (the upper 3/4 of 64×64 images masked).
 
-    Example:
+    Examples:
         >>> from hypothesis import given
         >>> @given(inpainting_masks(height=8, width=8, kind="upper"))
         ... def test_paper_mask(m):
@@ -390,7 +390,7 @@ def sr_scales_and_images(
     References:
         [O23] §6.1.1 (super-resolution by plain averaging with factors 4, 8, 16).
 
-    Example:
+    Examples:
         >>> from hypothesis import given
         >>> @given(sr_scales_and_images(scales=(4, 8), lr_height=2, lr_width=(1, 3)))
         ... def test_divisible(pair):

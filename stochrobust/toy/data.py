@@ -95,7 +95,7 @@ def sample_disk(
         [O23] §4: "X is uniformly distributed on a disk with radius 1.0 centered at (0, 0),
         and let Y = X⁽¹⁾".
 
-    Example:
+    Examples:
         >>> x, y = sample_disk(1000, generator=torch.Generator().manual_seed(0))
         >>> x.shape, y.shape, bool((x.norm(dim=1) <= 1).all()), torch.equal(y[:, 0], x[:, 0])
         (torch.Size([1000, 2]), torch.Size([1000, 1]), True, True)
@@ -136,7 +136,7 @@ def ellipse_ring_area(
     References:
         [O23] App. B.1 (the support of ``p_X`` in the precision/recall trade-off example).
 
-    Example:
+    Examples:
         >>> round(ellipse_ring_area((1.0, 1.0), (0.5, 0.5)) / math.pi, 6)
         0.75
     """
@@ -193,7 +193,7 @@ def sample_ellipse_ring(
         [O23] App. B.1, Fig. 5: "X ... supported on the set of all points between two
         concentric ellipses", uniform on its support.
 
-    Example:
+    Examples:
         >>> x, y = sample_ellipse_ring(500, generator=torch.Generator().manual_seed(0))
         >>> q_out = (x[:, 0] / 1.0) ** 2 + (x[:, 1] / 0.6) ** 2
         >>> q_in = (x[:, 0] / 0.6) ** 2 + (x[:, 1] / 0.3) ** 2
@@ -250,7 +250,7 @@ def sample_square(
     References:
         [O23] App. C: ``X⁽¹⁾, X⁽²⁾ ~ U(0, 1)`` independent, ``Y = X⁽¹⁾``.
 
-    Example:
+    Examples:
         >>> x, y = sample_square(4, generator=torch.Generator().manual_seed(0))
         >>> bool(((x >= 0) & (x <= 1)).all()), y.shape
         (True, torch.Size([4, 1]))

@@ -82,7 +82,7 @@ def disk_half_width(y: torch.Tensor) -> torch.Tensor:
     References:
         [O23] §4: the posterior support ``X⁽²⁾ ∈ [−sqrt(1 − y²), sqrt(1 − y²)]``.
 
-    Example:
+    Examples:
         >>> disk_half_width(torch.tensor([0.0, 0.6, 1.0])).tolist()
         [1.0, 0.800000011920929, 9.999999974752427e-07]
     """
@@ -115,7 +115,7 @@ def sine_disk(y: torch.Tensor, alpha: float) -> torch.Tensor:
     References:
         [O23] §4, Fig. 3: ``X̂_Robust = X̂_1``, ``X̂_Erratic = X̂_50``.
 
-    Example:
+    Examples:
         >>> sine_disk(torch.tensor([[0.0], [0.5]]), alpha=1.0)
         tensor([[0.0000, 0.0000],
                 [0.5000, 0.4152]])
@@ -150,7 +150,7 @@ def zigzag(y: torch.Tensor, f: int) -> torch.Tensor:
     References:
         [O23] App. C, eq. 10: ``W₂(p_X, p_X̂) → 0`` as ``f → ∞``.
 
-    Example:
+    Examples:
         >>> zigzag(torch.tensor([[0.0], [0.125], [0.25], [0.375]]), f=2)[:, 1].tolist()
         [0.0, 0.5, 1.0, 0.5]
     """
@@ -184,7 +184,7 @@ def disk_posterior(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     References:
         [O23] Thm. 3.1 (the posterior sampler), §5 (robust stochastic estimators).
 
-    Example:
+    Examples:
         >>> disk_posterior(torch.tensor([[0.6], [0.0]]), torch.tensor([[1.0], [0.25]]))
         tensor([[ 0.6000,  0.8000],
                 [ 0.0000, -0.5000]])
@@ -219,7 +219,7 @@ def uniform_seed_sampler(
     References:
         [O23] App. E.1: "the other is Z ~ U[0, 1]".
 
-    Example:
+    Examples:
         >>> uniform_seed_sampler(3, torch.zeros(1, 1)).shape
         torch.Size([3, 1])
     """
@@ -242,7 +242,7 @@ class SineDisk(nn.Module):
     References:
         [O23] §4, Fig. 3.
 
-    Example:
+    Examples:
         >>> SineDisk(50.0)(torch.zeros(2, 1)).shape
         torch.Size([2, 2])
     """
@@ -272,7 +272,7 @@ class Zigzag(nn.Module):
     References:
         [O23] App. C.
 
-    Example:
+    Examples:
         >>> Zigzag(3)(torch.full((1, 1), 0.5)).tolist()
         [[0.5, 1.0]]
     """
@@ -296,7 +296,7 @@ class DiskPosterior(nn.Module):
     References:
         [O23] Thm. 3.1.
 
-    Example:
+    Examples:
         >>> DiskPosterior()(torch.zeros(1, 1), torch.ones(1, 1)).tolist()
         [[0.0, 1.0]]
     """
@@ -321,7 +321,7 @@ def sine_disk_estimator(alpha: float) -> Estimator:
     References:
         [O23] §4, Fig. 3.
 
-    Example:
+    Examples:
         >>> est = sine_disk_estimator(50.0)
         >>> est.is_stochastic, est.sample(torch.zeros(3, 1), 2).shape
         (False, torch.Size([3, 2, 2]))
@@ -344,7 +344,7 @@ def zigzag_estimator(f: int) -> Estimator:
     References:
         [O23] App. C.
 
-    Example:
+    Examples:
         >>> zigzag_estimator(4).is_stochastic
         False
     """
@@ -369,7 +369,7 @@ def disk_posterior_estimator(max_batch: int | None = None) -> Estimator:
     References:
         [O23] Thm. 3.1 and §5.
 
-    Example:
+    Examples:
         >>> est = disk_posterior_estimator()
         >>> gen = torch.Generator().manual_seed(0)
         >>> s = est.sample(torch.full((1, 1), 0.6), 1000, generator=gen)

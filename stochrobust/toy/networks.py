@@ -51,7 +51,7 @@ class ToyMLP(nn.Module):
     References:
         [O23] App. E.1, Table 2.
 
-    Example:
+    Examples:
         >>> net = ToyMLP(width=8, depth=2, generator=torch.Generator().manual_seed(0))
         >>> n_linear = sum(isinstance(m, nn.Linear) for m in net.modules())
         >>> net(torch.zeros(5, 2)).shape, n_linear
@@ -113,7 +113,7 @@ class ToyGenerator(nn.Module):
         [O23] App. E.1: "the estimator outputs only one value (the estimate of X⁽²⁾) ... The
         output and the input are being concatenated".
 
-    Example:
+    Examples:
         >>> net = ToyGenerator(stochastic=True, width=16, depth=2)
         >>> y = torch.rand(4, 1)
         >>> torch.equal(net(y, torch.rand(4, 1))[:, 0], y[:, 0])
@@ -153,7 +153,7 @@ class ToyGenerator(nn.Module):
             A stochastic estimator (seeds ``U[0, 1]``) if ``self.stochastic``, else a
             deterministic one (``z = 0``).
 
-        Example:
+        Examples:
             >>> ToyGenerator(False, width=4, depth=1).estimator().is_stochastic
             False
         """
@@ -183,7 +183,7 @@ def toy_critic(
     References:
         [O23] App. E.1, Table 2; the critic does not see ``y`` (§6.1).
 
-    Example:
+    Examples:
         >>> toy_critic(width=8, depth=1)(torch.zeros(3, 2)).shape
         torch.Size([3, 1])
     """
@@ -226,7 +226,7 @@ def toy_gan(
         [O23] App. E.1 (ErraticGAN / RobustGAN: deterministic; StoErraticGAN /
         StoRobustGAN: stochastic; "robust" ones add ``λ_R·L_R`` with ``λ_R = 0.1``).
 
-    Example:
+    Examples:
         >>> gan = toy_gan(True, width=16, depth=2, generator=torch.Generator().manual_seed(0))
         >>> gan.estimator.is_stochastic, gan.estimator.sample(torch.zeros(2, 1), 3).shape
         (True, torch.Size([2, 3, 2]))

@@ -118,7 +118,7 @@ def plot_outputs(
     References:
         [O23] Fig. 3 (disk), Fig. 6 (square zigzag).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from stochrobust.toy import sample_disk, sine_disk
         >>> x, y = sample_disk(200, generator=torch.Generator().manual_seed(0))
@@ -201,7 +201,7 @@ def plot_sensitivity_recall(
         [O23] §4–5: deterministic estimators buy recall with sensitivity; stochastic ones
         need not.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> p = plot_sensitivity_recall(
         ...     ["a", "b"], [0.1, 0.9], [1e-6, 1e-3], [False, False],
