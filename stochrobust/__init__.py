@@ -35,12 +35,15 @@ _LAZY = {
     "Estimator": "stochrobust.estimator",
     "as_estimator": "stochrobust.estimator",
     "frozen": "stochrobust._checks",
-    "ModelError": "stochrobust._checks",
-    "NonFiniteError": "stochrobust._checks",
-    "RangeError": "stochrobust._checks",
-    "ShapeError": "stochrobust._checks",
-    "StochRobustError": "stochrobust._checks",
-    "StochRobustTypeError": "stochrobust._checks",
+    "ModelError": "stochrobust.errors",
+    "NonFiniteError": "stochrobust.errors",
+    "RangeError": "stochrobust.errors",
+    "ShapeError": "stochrobust.errors",
+    "StochRobustError": "stochrobust.errors",
+    "StochRobustTypeError": "stochrobust.errors",
+    "StochRobustWarning": "stochrobust.errors",
+    "ConvergenceWarning": "stochrobust.errors",
+    "GuardWarning": "stochrobust.errors",
 }
 
 _SUBMODULES = (
@@ -53,6 +56,7 @@ _SUBMODULES = (
     "testing",
     "audit",
     "cli",
+    "errors",
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,25 +70,31 @@ if TYPE_CHECKING:  # pragma: no cover
         testing,
         toy,
     )
-    from stochrobust._checks import (
+    from stochrobust._checks import frozen
+    from stochrobust.errors import (
+        ConvergenceWarning,
+        GuardWarning,
         ModelError,
         NonFiniteError,
         RangeError,
         ShapeError,
         StochRobustError,
         StochRobustTypeError,
-        frozen,
+        StochRobustWarning,
     )
     from stochrobust.estimator import Estimator, as_estimator
 
 __all__ = [
+    "ConvergenceWarning",
     "Estimator",
+    "GuardWarning",
     "ModelError",
     "NonFiniteError",
     "RangeError",
     "ShapeError",
     "StochRobustError",
     "StochRobustTypeError",
+    "StochRobustWarning",
     "__version__",
     "as_estimator",
     "frozen",

@@ -22,6 +22,15 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
+from stochrobust.errors import (
+    ModelError,
+    NonFiniteError,
+    RangeError,
+    ShapeError,
+    StochRobustError,
+    StochRobustTypeError,
+)
+
 __all__ = [
     "ModelError",
     "NonFiniteError",
@@ -31,30 +40,6 @@ __all__ = [
     "StochRobustTypeError",
     "frozen",
 ]
-
-
-class StochRobustError(Exception):
-    """Base class of every error raised by stochrobust's input validation."""
-
-
-class ShapeError(StochRobustError, ValueError):
-    """A tensor has the wrong number of dimensions or the wrong size."""
-
-
-class RangeError(StochRobustError, ValueError):
-    """A number is outside its admissible range (e.g. a negative ε or σ)."""
-
-
-class NonFiniteError(StochRobustError, ValueError):
-    """A tensor holds NaN or ±Inf where finite values are required."""
-
-
-class ModelError(StochRobustError, ValueError):
-    """A user model misbehaves: wrong output shape, non-finite output, no gradient path."""
-
-
-class StochRobustTypeError(StochRobustError, TypeError):
-    """An argument has the wrong type."""
 
 
 def describe(x: object) -> str:
