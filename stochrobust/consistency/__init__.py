@@ -11,7 +11,7 @@ References:
     [O23] §2.2, §6.1.1; Bahat & Michaeli, CVPR 2020 (CEM); [D21] §3.4.
 """
 
-from stochrobust.consistency.base import LinearOperator
+from stochrobust.consistency.base import Downsampling, LinearOperator
 from stochrobust.consistency.blur import BlurDownsample
 from stochrobust.consistency.circulant import PartialCirculant
 from stochrobust.consistency.operators import (
@@ -31,6 +31,7 @@ __all__ = [
     "BlurDownsample",
     "Colorization",
     "Consistent",
+    "Downsampling",
     "Inpainting",
     "LinearOperator",
     "PartialCirculant",

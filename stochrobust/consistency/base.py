@@ -15,6 +15,7 @@ References:
 from __future__ import annotations
 
 import abc
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -24,11 +25,12 @@ from stochrobust._checks import (
     ShapeError,
     check_batch,
     check_image,
+    check_int,
 )
 from stochrobust.consistency._cg import normal_solve
 from stochrobust.metrics.quality import psnr
 
-__all__ = ["LinearOperator"]
+__all__ = ["Downsampling", "LinearOperator"]
 
 
 def _nearest_upsample(y: torch.Tensor, scale: int) -> torch.Tensor:
@@ -53,17 +55,28 @@ def _check_divisible(shape: Sequence[int], scale: int, name: str) -> tuple[int, 
     return height // scale, width // scale
 
 
+# 0.1 spelling of the hooks → 0.2 spelling (deprecated aliases for one release).
+_OLD_HOOKS = {
+    "_A": "apply_A",
+    "_At": "apply_A_adjoint",
+    "_pinv": "apply_A_pinv",
+    "_project": "apply_project",
+    "_normal_solve": "normal_solve",
+    "_measurement_psnr": "measurement_psnr",
+}
+
+
 class LinearOperator(nn.Module, abc.ABC):
     """A linear degradation ``y = A x`` with adjoint, pseudo-inverse and projection.
 
-    Subclasses implement the unchecked maths ``_A``, ``_At`` and the shape maps
-    :meth:`range_shape` / :meth:`domain_shape`; they override ``_pinv`` and ``_project``
+    Subclasses implement the unchecked maths ``apply_A``, ``apply_A_adjoint`` and the shape maps
+    :meth:`range_shape` / :meth:`domain_shape`; they override ``apply_A_pinv`` and ``apply_project``
     where a closed form exists. The defaults are matrix-free and assume ``A`` has full
     row rank: ``A⁺ y = Aᵀ (A Aᵀ)⁻¹ y`` with ``(A Aᵀ)⁻¹`` applied by conjugate gradients
-    (``_normal_solve``), and ``project(x, y) = x + A⁺(y − A x)``, which is the orthogonal
+    (``normal_solve``), and ``project(x, y) = x + A⁺(y − A x)``, which is the orthogonal
     projection of ``x`` onto ``{x : A x = y}``: the correction ``A⁺(y − A x)`` lies in the
     row space of ``A`` (orthogonal to its null space) and ``A A⁺ = I`` makes the result
-    consistent. ``_measurement_psnr`` (used by ``consistency_psnr``) compares ``A x`` with
+    consistent. ``measurement_psnr`` (used by ``consistency_psnr``) compares ``A x`` with
     ``y`` entry by entry; override it when ``A``'s output holds entries that are not
     measurements (as :class:`Inpainting` does for its missing pixels).
 
@@ -88,6 +101,19 @@ class LinearOperator(nn.Module, abc.ABC):
         >>> torch.allclose(op.A(op.project(x, y)), y, atol=1e-6)
         True
     """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Map the 0.1 hook names of a subclass to the public ones, with a warning."""
+        super().__init_subclass__(**kwargs)
+        for old, new in _OLD_HOOKS.items():
+            if old in cls.__dict__ and new not in cls.__dict__:
+                warnings.warn(
+                    f"{cls.__name__}.{old}: the operator hook is now called {new!r}; the old "
+                    "name is deprecated and will be removed in stochrobust 0.3",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                setattr(cls, new, cls.__dict__[old])
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
@@ -121,26 +147,30 @@ class LinearOperator(nn.Module, abc.ABC):
         """
 
     @abc.abstractmethod
-    def _A(self, x: torch.Tensor) -> torch.Tensor: ...
+    def apply_A(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` without validation (the hook behind :meth:`A`)."""
 
     @abc.abstractmethod
-    def _At(self, y: torch.Tensor) -> torch.Tensor: ...
+    def apply_A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Aᵀ y`` without validation (the hook behind :meth:`A_adjoint`)."""
 
-    def _normal_solve(self, r: torch.Tensor) -> torch.Tensor:
+    def normal_solve(self, r: torch.Tensor) -> torch.Tensor:
         """``(A Aᵀ)⁻¹ r`` by conjugate gradients (differentiable; see :mod:`._cg`)."""
-        return normal_solve(r, lambda v: self._A(self._At(v)))
+        return normal_solve(r, lambda v: self.apply_A(self.apply_A_adjoint(v)))
 
-    def _pinv(self, y: torch.Tensor) -> torch.Tensor:
-        return self._At(self._normal_solve(y))
+    def apply_A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """``A⁺ y`` without validation (the hook behind :meth:`A_pinv`)."""
+        return self.apply_A_adjoint(self.normal_solve(y))
 
-    def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return x + self._pinv(y - self._A(x))
+    def apply_project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The projection of ``x`` onto ``{A x = y}`` (behind :meth:`project`)."""
+        return x + self.apply_A_pinv(y - self.apply_A(x))
 
-    def _measurement_psnr(
-        self, x: torch.Tensor, y: torch.Tensor, data_range: float
+    def measurement_psnr(
+        self, x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0
     ) -> torch.Tensor:
         """Per-sample PSNR between ``A x`` and ``y`` over the entries that are measurements."""
-        return psnr(self._A(x), y, data_range=data_range)
+        return psnr(self.apply_A(x), y, data_range=data_range)
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x: object, name: str = "x") -> torch.Tensor:
@@ -186,7 +216,7 @@ class LinearOperator(nn.Module, abc.ABC):
         """
         if check:
             x = self._check_x(x)
-        return self._A(x)
+        return self.apply_A(x)
 
     def A_adjoint(self, y: torch.Tensor, *, check: bool = True) -> torch.Tensor:
         """The adjoint ``Aᵀ y``: ``⟨A u, v⟩ = ⟨u, Aᵀ v⟩`` for all ``u``, ``v``.
@@ -216,7 +246,7 @@ class LinearOperator(nn.Module, abc.ABC):
         """
         if check:
             y = self._check_y(y)
-        return self._At(y)
+        return self.apply_A_adjoint(y)
 
     def A_pinv(self, y: torch.Tensor, *, check: bool = True) -> torch.Tensor:
         """The Moore–Penrose pseudo-inverse ``A⁺ y``: the minimum-norm least-squares solution.
@@ -246,7 +276,7 @@ class LinearOperator(nn.Module, abc.ABC):
         """
         if check:
             y = self._check_y(y)
-        return self._pinv(y)
+        return self.apply_A_pinv(y)
 
     def project(self, x: torch.Tensor, y: torch.Tensor, *, check: bool = True) -> torch.Tensor:
         """The orthogonal projection ``x + A⁺(y − A x)`` of ``x`` onto ``{x : A x = y}``.
@@ -278,7 +308,7 @@ class LinearOperator(nn.Module, abc.ABC):
         """
         if check:
             x, y = self.check_pair(x, y)
-        return self._project(x, y)
+        return self.apply_project(x, y)
 
     def check_pair(
         self, x: object, y: object, x_name: str = "x", y_name: str = "y"
@@ -314,3 +344,54 @@ class LinearOperator(nn.Module, abc.ABC):
                 f"{y_name}: expected the shape of A({x_name}), {expected}, got {tuple(yt.shape)}"
             )
         return xt, yt
+
+
+class Downsampling(LinearOperator):
+    """Base class of the operators that shrink ``H`` and ``W`` by an integer factor ``s``.
+
+    Holds ``scale`` and the shape maps ``(N, C, H, W) ↔ (N, C, H / s, W / s)`` shared by
+    :class:`~stochrobust.consistency.AvgPoolDownsample` and
+    :class:`~stochrobust.consistency.BlurDownsample`; a subclass implements
+    :meth:`~LinearOperator.apply_A` and :meth:`~LinearOperator.apply_A_adjoint` only.
+
+    Args:
+        scale: the integer factor ``s ≥ 1``.
+
+    Raises:
+        StochRobustTypeError: ``scale`` is not an integer.
+        RangeError: ``scale < 1``.
+        ShapeError: at call time, ``H`` or ``W`` is not divisible by ``scale``.
+
+    Shape:
+        - ``x``: ``(N, C, H, W)``; ``y = A x``: ``(N, C, H / s, W / s)``.
+
+    References:
+        [O23] §6.1.1 (super-resolution by factors 4, 8 and 16).
+
+    Examples:
+        >>> class EveryOther(Downsampling):               # keep the top-left pixel of a block
+        ...     def apply_A(self, x):
+        ...         return x[..., :: self.scale, :: self.scale]
+        ...     def apply_A_adjoint(self, y):
+        ...         out = y.new_zeros(*y.shape[:2], *(self.scale * n for n in y.shape[2:]))
+        ...         out[..., :: self.scale, :: self.scale] = y
+        ...         return out
+        >>> op = EveryOther(2)
+        >>> op.range_shape((1, 3, 8, 6)), op.domain_shape((1, 3, 4, 3))
+        ((1, 3, 4, 3), (1, 3, 8, 6))
+    """
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = check_int(scale, "scale", minimum=1)
+
+    def range_shape(self, shape: Sequence[int], name: str = "x") -> tuple[int, ...]:
+        """``(N, C, H / s, W / s)``; :class:`ShapeError` unless ``s`` divides ``H`` and ``W``."""
+        h, w = _check_divisible(shape, self.scale, name)
+        return (shape[0], shape[1], h, w)
+
+    def domain_shape(self, shape: Sequence[int], name: str = "y") -> tuple[int, ...]:
+        """``(N, C, s·h, s·w)``."""
+        if len(shape) != 4:
+            raise ShapeError(f"{name}: expected a 4-D shape (N, C, h, w), got {tuple(shape)}")
+        return (shape[0], shape[1], shape[2] * self.scale, shape[3] * self.scale)

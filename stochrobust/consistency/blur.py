@@ -36,7 +36,6 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -45,11 +44,10 @@ from stochrobust._checks import (
     RangeError,
     ShapeError,
     check_finite,
-    check_int,
     check_number,
     check_tensor,
 )
-from stochrobust.consistency.base import LinearOperator, _check_divisible
+from stochrobust.consistency.base import Downsampling, _check_divisible
 
 __all__ = ["BlurDownsample"]
 
@@ -75,7 +73,7 @@ def _tile(y: torch.Tensor, s: int) -> torch.Tensor:
     return y.repeat(*([1] * (y.ndim - 2)), s, s)
 
 
-class BlurDownsample(LinearOperator):
+class BlurDownsample(Downsampling):
     """Blur with a 2-D kernel, then keep every ``s``-th pixel: ``A x = S_s(k ⋆ x)``.
 
     Circular boundaries: ``(A x)[i, j] = Σ_{a,b} k[a, b] · x[(s i + a − c_h) mod H,
@@ -139,7 +137,7 @@ class BlurDownsample(LinearOperator):
         reg: float = 0.0,
         rtol: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(scale)
         k = check_tensor(kernel, "kernel")
         if k.ndim != 2 or k.numel() == 0:
             raise ShapeError(f"kernel: expected a non-empty 2-D tensor, got shape {tuple(k.shape)}")
@@ -147,7 +145,6 @@ class BlurDownsample(LinearOperator):
         total = float(k.double().sum())
         if not total > 0:
             raise RangeError(f"kernel: expected entries summing to a positive value, got {total:g}")
-        self.scale = check_int(scale, "scale", minimum=1)
         if boundary not in BOUNDARIES:
             raise RangeError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
         self.boundary = boundary
@@ -164,17 +161,6 @@ class BlurDownsample(LinearOperator):
         )
 
     # ------------------------------------------------------------------ shapes
-    def range_shape(self, shape: Sequence[int], name: str = "x") -> tuple[int, ...]:
-        """``(N, C, H / s, W / s)``."""
-        h, w = _check_divisible(shape, self.scale, name)
-        return (shape[0], shape[1], h, w)
-
-    def domain_shape(self, shape: Sequence[int], name: str = "y") -> tuple[int, ...]:
-        """``(N, C, s·h, s·w)``."""
-        if len(shape) != 4:
-            raise ShapeError(f"{name}: expected a 4-D shape (N, C, h, w), got {tuple(shape)}")
-        return (shape[0], shape[1], shape[2] * self.scale, shape[3] * self.scale)
-
     # ------------------------------------------------------------------ spectra
     def spectrum(
         self, height: int, width: int, dtype: torch.dtype, device: torch.device
@@ -237,24 +223,28 @@ class BlurDownsample(LinearOperator):
         return _fold(khat.abs().square(), self.scale) / self.scale**2
 
     # ------------------------------------------------------------------ maths
-    def _A(self, x: torch.Tensor) -> torch.Tensor:
+    def apply_A(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` without validation (the hook behind :meth:`A`)."""
         s = self.scale
         khat = self.spectrum(x.shape[-2], x.shape[-1], x.dtype, x.device)
         yhat = _fold(khat * _fft2(x), s) / s**2
         return _ifft2_real(yhat)
 
-    def _At(self, y: torch.Tensor) -> torch.Tensor:
+    def apply_A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Aᵀ y`` without validation (the hook behind :meth:`A_adjoint`)."""
         s = self.scale
         khat = self.spectrum(y.shape[-2] * s, y.shape[-1] * s, y.dtype, y.device)
         return _ifft2_real(khat.conj() * _tile(_fft2(y), s))
 
-    def _pinv(self, y: torch.Tensor) -> torch.Tensor:
+    def apply_A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """``A⁺ y`` without validation (the hook behind :meth:`A_pinv`)."""
         s = self.scale
         khat = self.spectrum(y.shape[-2] * s, y.shape[-1] * s, y.dtype, y.device)
         gain = self._gain(khat, y.dtype)
         return _ifft2_real(khat.conj() * _tile(gain * _fft2(y), s))
 
-    def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def apply_project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The projection of ``x`` onto ``{A x = y}`` (behind :meth:`project`)."""
         s = self.scale
         khat = self.spectrum(x.shape[-2], x.shape[-1], x.dtype, x.device)
         xhat = _fft2(x)

@@ -164,18 +164,21 @@ class PartialCirculant(LinearOperator):
         ghat = _rfft(self.g.to(device=like.device, dtype=like.dtype))
         return signs, ghat
 
-    def _A(self, x: torch.Tensor) -> torch.Tensor:
+    def apply_A(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` without validation (the hook behind :meth:`A`)."""
         signs, ghat = self._signs_and_spectrum(x)
         v = x.reshape(x.shape[0], self.n) * signs
         return _irfft(ghat * _rfft(v), n=self.n)[:, : self.m]
 
-    def _At(self, y: torch.Tensor) -> torch.Tensor:
+    def apply_A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Aᵀ y`` without validation (the hook behind :meth:`A_adjoint`)."""
         signs, ghat = self._signs_and_spectrum(y)
         padded = torch.nn.functional.pad(y, (0, self.n - self.m))
         v = _irfft(ghat.conj() * _rfft(padded), n=self.n) * signs
         return v.reshape(y.shape[0], *self.shape)
 
-    def _normal_solve(self, r: torch.Tensor) -> torch.Tensor:
+    def normal_solve(self, r: torch.Tensor) -> torch.Tensor:
+        """``(A Aᵀ)⁻¹ r``, used by the default :meth:`apply_A_pinv`."""
         # A Aᵀ = P_m C D_± D_± Cᵀ P_mᵀ = P_m C Cᵀ P_mᵀ: the signs cancel, and C Cᵀ is the
         # circulant with eigenvalues |ĝ|². Two FFTs per product, none for the signs.
         ghat = _rfft(self.g.to(device=r.device, dtype=r.dtype))

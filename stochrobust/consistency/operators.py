@@ -28,12 +28,11 @@ from stochrobust._checks import (
     ShapeError,
     StochRobustTypeError,
     check_finite,
-    check_int,
     check_number,
     check_tensor,
     describe,
 )
-from stochrobust.consistency.base import LinearOperator, _check_divisible, _nearest_upsample
+from stochrobust.consistency.base import Downsampling, LinearOperator, _nearest_upsample
 from stochrobust.metrics.quality import psnr
 
 __all__ = ["AvgPoolDownsample", "Colorization", "Inpainting"]
@@ -121,31 +120,36 @@ class Inpainting(LinearOperator):
         """``Aᵀ y`` has the shape of ``y``."""
         return self.range_shape(shape, name)
 
-    def _A(self, x: torch.Tensor) -> torch.Tensor:
+    def apply_A(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` without validation (the hook behind :meth:`A`)."""
         return torch.where(self._mask(x), x, torch.zeros((), dtype=x.dtype, device=x.device))
 
-    def _At(self, y: torch.Tensor) -> torch.Tensor:
-        return self._A(y)
+    def apply_A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Aᵀ y`` without validation (the hook behind :meth:`A_adjoint`)."""
+        return self.apply_A(y)
 
-    def _pinv(self, y: torch.Tensor) -> torch.Tensor:
-        return self._A(y)
+    def apply_A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """``A⁺ y`` without validation (the hook behind :meth:`A_pinv`)."""
+        return self.apply_A(y)
 
-    def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def apply_project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The projection of ``x`` onto ``{A x = y}`` (behind :meth:`project`)."""
         return torch.where(self._mask(x), y, x)
 
-    def _measurement_psnr(
-        self, x: torch.Tensor, y: torch.Tensor, data_range: float
+    def measurement_psnr(
+        self, x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0
     ) -> torch.Tensor:
+        """Per-sample PSNR between ``A x`` and ``y`` over the entries that are measurements."""
         # PSNR over the observed pixels only: the full-image PSNR of the masked images plus
         # 10·log10(observed / total); a sample with no observed pixel is vacuously consistent.
-        full = psnr(self._A(x), self._A(y), data_range=data_range)
+        full = psnr(self.apply_A(x), self.apply_A(y), data_range=data_range)
         mask = self._mask(x).expand(x.shape)
         observed = mask.flatten(1).sum(dim=1).to(full.dtype)
         offset = 10.0 * torch.log10(observed.clamp_min(1) / mask[0].numel())
         return torch.where(observed > 0, full + offset, torch.full_like(full, float("inf")))
 
 
-class AvgPoolDownsample(LinearOperator):
+class AvgPoolDownsample(Downsampling):
     """Super-resolution degradation by plain averaging over ``s × s`` blocks.
 
     ``A`` = average pooling with kernel and stride ``s``; ``Aᵀ`` = nearest upsampling
@@ -179,38 +183,27 @@ class AvgPoolDownsample(LinearOperator):
         [2.5, 2.5, 4.5, 4.5]
     """
 
-    def __init__(self, scale: int) -> None:
-        super().__init__()
-        self.scale = check_int(scale, "scale", minimum=1)
-
     def extra_repr(self) -> str:
         """The configuration shown by ``repr``."""
         return f"scale={self.scale}"
 
-    def range_shape(self, shape: Sequence[int], name: str = "x") -> tuple[int, ...]:
-        """``(N, C, H / s, W / s)``."""
-        h, w = _check_divisible(shape, self.scale, name)
-        return (shape[0], shape[1], h, w)
-
-    def domain_shape(self, shape: Sequence[int], name: str = "y") -> tuple[int, ...]:
-        """``(N, C, s·h, s·w)``."""
-        if len(shape) != 4:
-            raise ShapeError(f"{name}: expected a 4-D shape (N, C, h, w), got {tuple(shape)}")
-        return (shape[0], shape[1], shape[2] * self.scale, shape[3] * self.scale)
-
-    def _A(self, x: torch.Tensor) -> torch.Tensor:
+    def apply_A(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` without validation (the hook behind :meth:`A`)."""
         s = self.scale
         n, c, height, width = x.shape
         return x.reshape(n, c, height // s, s, width // s, s).mean(dim=(3, 5))
 
-    def _At(self, y: torch.Tensor) -> torch.Tensor:
+    def apply_A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Aᵀ y`` without validation (the hook behind :meth:`A_adjoint`)."""
         return _nearest_upsample(y, self.scale) / self.scale**2
 
-    def _pinv(self, y: torch.Tensor) -> torch.Tensor:
+    def apply_A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """``A⁺ y`` without validation (the hook behind :meth:`A_pinv`)."""
         return _nearest_upsample(y, self.scale)
 
-    def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return x + _nearest_upsample(y - self._A(x), self.scale)
+    def apply_project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The projection of ``x`` onto ``{A x = y}`` (behind :meth:`project`)."""
+        return x + _nearest_upsample(y - self.apply_A(x), self.scale)
 
 
 class Colorization(LinearOperator):
@@ -295,15 +288,19 @@ class Colorization(LinearOperator):
     def _w(self, like: torch.Tensor) -> torch.Tensor:
         return self.weights.to(device=like.device, dtype=like.dtype).reshape(1, -1, 1, 1)
 
-    def _A(self, x: torch.Tensor) -> torch.Tensor:
+    def apply_A(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` without validation (the hook behind :meth:`A`)."""
         return (x * self._w(x)).sum(dim=1, keepdim=True)
 
-    def _At(self, y: torch.Tensor) -> torch.Tensor:
+    def apply_A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Aᵀ y`` without validation (the hook behind :meth:`A_adjoint`)."""
         return y * self._w(y)
 
-    def _pinv(self, y: torch.Tensor) -> torch.Tensor:
+    def apply_A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """``A⁺ y`` without validation (the hook behind :meth:`A_pinv`)."""
         w = self._w(y)
         return y * (w / w.pow(2).sum())
 
-    def _project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return x + self._pinv(y - self._A(x))
+    def apply_project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The projection of ``x`` onto ``{A x = y}`` (behind :meth:`project`)."""
+        return x + self.apply_A_pinv(y - self.apply_A(x))

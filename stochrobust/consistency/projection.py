@@ -129,7 +129,7 @@ def consistency_psnr(
     """
     op = _check_op(op)
     x_hat, y = op.check_pair(x_hat, y, "x_hat", "y")
-    return op._measurement_psnr(x_hat, y, data_range)
+    return op.measurement_psnr(x_hat, y, data_range)
 
 
 def is_consistent(

@@ -4,6 +4,8 @@
   :func:`assert_sensitivity_below` ([O23] eq. 6 / eq. 2), :func:`assert_output_psnr_above`
   (eq. 9), :func:`assert_consistent` (45 dB consistency), :func:`assert_certified`
   (median-smoothing certificates).
+- Operators: :func:`check_linear_operator` (adjointness, pseudo-inverse, projection) for
+  the operators of :mod:`stochrobust.consistency` and your own.
 - Session settings: :func:`scaled_solver`, :func:`current_budget`, :func:`current_seed`
   (set by the pytest plugin's ``--stochrobust-budget`` / ``--stochrobust-seed``).
 - The pytest plugin :mod:`stochrobust.testing.plugin` (entry point ``stochrobust``):
@@ -32,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from stochrobust.testing.certification import assert_certified
     from stochrobust.testing.consistency import assert_consistent
+    from stochrobust.testing.operators import check_linear_operator
     from stochrobust.testing.session import (
         current_budget,
         current_seed,
@@ -46,6 +49,7 @@ _EXPORTS = {
     "default_generator": "assertions",
     "assert_consistent": "consistency",
     "assert_certified": "certification",
+    "check_linear_operator": "operators",
     "current_budget": "session",
     "current_seed": "session",
     "scaled_solver": "session",
@@ -58,6 +62,7 @@ __all__ = [
     "assert_consistent",
     "assert_output_psnr_above",
     "assert_sensitivity_below",
+    "check_linear_operator",
     "current_budget",
     "current_seed",
     "default_generator",
