@@ -1,5 +1,45 @@
 """stochrobust: robustness primitives for image-restoration models.
 
+Equations implemented, and the public name that computes each (papers: [O23] Ohayon et al.,
+ICML 2023; [O24] Ohayon et al., ICML 2024; [C24] Chaouai & Tamaazousti, 2024; [D21] Daras
+et al., ICML 2021 — full references on the docs' home page, derivations in the guide):
+
+- [O23] eq. 2, deterministic sensitivity ``r(y)`` (a norm): the root of
+  ``sensitivity.sensitivity_at``'s value for a deterministic model.
+- [O23] eq. 3, deterministic robustness ``R = E[r(Y)]``: ``sensitivity.robustness``.
+- [O23] eq. 4, stochastic sensitivity (squared ``W₂`` between output laws):
+  ``sensitivity.w2_sensitivity_at``, with ``metrics.w2_empirical``.
+- [O23] eq. 5, stochastic robustness: the mean of ``w2_sensitivity_at`` over inputs.
+- [O23] eq. 6, same-seed sensitivity ``r̃(y)`` (squared): ``sensitivity.sensitivity_at``,
+  its seeds fused by ``Estimator.forward_seeds`` (common random numbers).
+- [O23] eq. 7, same-seed robustness ``R̃`` (the loss ``L_R``): ``sensitivity.robustness``,
+  ``sensitivity.RobustnessRegularizer``.
+- [O23] eq. 8, training objective ``L_GAN + λ_R·L_R``: ``RobustnessRegularizer`` added to
+  the caller's GAN loss.
+- [O23] eq. 9, reported robustness ``E[PSNR(G(Y, Z), G(Y + δ(Y), Z))]``: the
+  ``output_psnr`` of ``sensitivity_at``; ``metrics.psnr``.
+- [O23] eq. 10, zigzag ``W₂(p_X, p_X̂) → 0``: ``toy.zigzag``, ``toy.sample_square``.
+- [O23] eq. 11, ``W₂²`` as optimal transport: ``metrics.w2_empirical``,
+  ``metrics.optimal_assignment``, ``metrics.w2_dirac``; Gaussian case
+  ``metrics.gaussian_w2``, ``metrics.frechet_distance``.
+- [O23] eq. 20 (App. D), eq. 5 ≤ eq. 7: ``w2_sensitivity_at`` reports both sides.
+- [O23] §2.2, consistency ``D(x̂) = y``: ``consistency.project``, ``consistency.Consistent``,
+  ``consistency.is_consistent``, ``testing.assert_consistent``.
+- [O23] §2.1 and §4.1, precision and recall: ``metrics.precision_recall``.
+- [O24], the Lipschitz lower bound ``‖G(y + δ) − G(y)‖ / ‖δ‖``:
+  ``sensitivity.local_lipschitz``; the joint perceptual index ``W₂(p_{X,Y}, p_{X̂,Y})``:
+  ``metrics.joint_perceptual_index``.
+- [C24] eq. 1, FGSM: ``sensitivity.FGSM``; its iterative form: ``sensitivity.BIM``.
+- [C24] eq. 2, Carlini–Wagner L2: ``sensitivity.CW``.
+- [C24] eq. 3 (Lemma 4.1), certified percentile bounds: ``smoothing.certified_indices``,
+  ``smoothing.certify_percentile``, ``smoothing.MedianSmoothing.certify``.
+- [C24] §4.1, median smoothing: ``smoothing.MedianSmoothing``; §4.2, fine-tuning
+  augmentation: ``smoothing.noise_augment``, ``smoothing.median_aggregate``.
+- [D21] eq. 1, measurements ``y = A x``: ``consistency.LinearOperator`` and its
+  operators; §3.4 and Lemma 1, partial circulant ``A``: ``consistency.PartialCirculant``.
+- [D21] eq. 3, the L1 ball ``B₁ᵖ(r₂)`` around the generator's range:
+  ``sensitivity.project_l1``.
+
 Wrap any torch generator — deterministic ``G(y)`` or stochastic ``G(y, z)`` — in an
 :class:`Estimator` and measure, regularise, project and certify it:
 

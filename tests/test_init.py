@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -25,3 +26,15 @@ def test_public_names_and_subpackages_resolve() -> None:
     assert set(sr.__all__) <= set(dir(sr))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = sr.nope
+
+
+def test_the_equation_index_names_public_symbols_that_exist() -> None:
+    # The module docstring maps each implemented paper equation to a public name.
+    index = sr.__doc__.split("Wrap any torch generator")[0]
+    names = re.findall(r"``((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)``", index)
+    symbols = [n for n in names if n[0].isalpha() and getattr(sr, n.split(".")[0], None)]
+    assert len(symbols) >= 25
+    for name in symbols:
+        obj: object = sr
+        for part in name.split("."):
+            obj = getattr(obj, part)

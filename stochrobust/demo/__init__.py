@@ -13,9 +13,9 @@ primitives:
   :func:`stochrobust.sensitivity.sensitivity_at`.
 
 It writes ``results.json`` and two PNG figures to the output folder and returns a report
-whose table and conclusion the CLI prints. Expected ([O23] §4–5, SPEC §6): recall rises with
-α at precision ≈ 1 while the sensitivity grows by orders of magnitude; the posterior sampler
-has both high recall and low sensitivity.
+whose table and conclusion the CLI prints. Expected ([O23] §4–5 and Fig. 3; docs: toy.md):
+recall rises with α at precision ≈ 1 while the sensitivity grows by orders of magnitude; the
+posterior sampler has both high recall and low sensitivity.
 
 References:
     [O23] §4 (Fig. 3), §5 (eqs. 6–7), App. D.

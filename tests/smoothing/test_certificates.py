@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from stochrobust import NonFiniteError, RangeError, StochRobustTypeError
 from stochrobust.smoothing import certified_indices, certified_radius, percentile_index
 
-# (n, eps, sigma, alpha) -> (lower, upper), from SPEC §4.
-SPEC_VECTORS = [
+# (n, eps, sigma, alpha) -> (lower, upper): reference vectors of the certificate indices of
+# [C24] Lemma 4.1 with Chiang et al. 2020's order statistics (docs/smoothing.md).
+REFERENCE_VECTORS = [
     ((2000, 0.36, 0.25, 1e-5), (102, 1899)),
     ((2000, 0.25, 0.25, 1e-3), (268, 1733)),
     ((21, 0.03, 0.06, 0.05), (3, 19)),
@@ -21,15 +22,15 @@ SPEC_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), SPEC_VECTORS)
-def test_spec_vectors(args: tuple[int, float, float, float], expected: tuple) -> None:
+@pytest.mark.parametrize(("args", "expected"), REFERENCE_VECTORS)
+def test_reference_vectors(args: tuple[int, float, float, float], expected: tuple) -> None:
     assert certified_indices(*args) == expected
 
 
 def brute_force_indices(
     n: int, eps: float, sigma: float, alpha: float, p: float
 ) -> tuple[int | None, int | None, mpmath.mpf]:
-    """SPEC §4 literally, in 50-digit arithmetic, one k at a time.
+    """docs/smoothing.md's index definitions literally, in 50-digit arithmetic, one k at a time.
 
     Returns the indices and the smallest distance between a CDF value and the threshold
     1 − α (a near-tie there is decided by rounding, not by the formula).

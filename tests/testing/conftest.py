@@ -14,7 +14,7 @@ from stochrobust.toy import sine_disk_estimator
 
 
 def disk_reference(alpha: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """SPEC §6: ``X̂_α(y) = (y, sqrt(1 − y²)·sin(αy))`` for ``y ∈ (−1, 1)``, as ``(B, 1) → (B, 2)``.
+    """[O23] §4: ``X̂_α(y) = (y, sqrt(1 − y²)·sin(αy))`` for ``y ∈ (−1, 1)``, as ``(B, 1) → (B, 2)``.
 
     Written independently of ``stochrobust.toy`` for the brute-force reference.
     """

@@ -42,7 +42,7 @@ def test_identity_is_certified_and_widths_match_the_certificate(x) -> None:
 
 
 def test_uncertifiable_reports_fraction_and_reason_without_warning(x) -> None:
-    # SPEC §4: (n, eps, sigma) = (100, 0.5, 0.25) certifies neither side
+    # docs/smoothing.md: (n, eps, sigma) = (100, 0.5, 0.25) certifies neither side
     smooth = MedianSmoothing(torch.nn.Identity(), sigma=0.25)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
