@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import torch
 
+from stochrobust._checks import RangeError
 from stochrobust.sensitivity._ascent import Ascent, Objective
+from stochrobust.sensitivity.projections import NORMS
 from stochrobust.sensitivity.solvers import Solver
+
+
+def check_ball(ball: object) -> str:
+    """``ball`` if it names a supported ball, else a :class:`RangeError` naming ``ball``."""
+    if not isinstance(ball, str) or ball not in NORMS:
+        raise RangeError(f"ball: expected one of {NORMS}, got {ball!r}")
+    return ball
 
 
 def maximize(

@@ -26,7 +26,7 @@ from stochrobust._checks import check_int, frozen
 from stochrobust.consistency.base import LinearOperator
 from stochrobust.consistency.projection import project as consistency_project
 from stochrobust.estimator import Estimator, Seeds
-from stochrobust.sensitivity._maximize import maximize
+from stochrobust.sensitivity._maximize import check_ball, maximize
 from stochrobust.sensitivity._objective import check_output, prepare
 from stochrobust.sensitivity.solvers import Solver
 
@@ -175,7 +175,7 @@ def explore(
         True
     """
     n = check_int(n_samples, "n_samples", minimum=1)
-    p = prepare(estimator, y, eps, ball, 1, solver, generator, box)
+    p = prepare(estimator, y, eps, check_ball(ball), 1, solver, generator, box)
     clean = p.clean[:, 0]
     if op is not None:
         clean = consistency_project(clean, p.y, op)

@@ -43,7 +43,7 @@ from stochrobust._checks import (
 )
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._batches import iter_batches
-from stochrobust.sensitivity._maximize import maximize
+from stochrobust.sensitivity._maximize import check_ball, maximize
 from stochrobust.sensitivity._objective import SameSeedObjective, check_output, prepare
 from stochrobust.sensitivity.solvers import Solver
 
@@ -224,7 +224,9 @@ def lipschitz_lower_bound(
     sizes: list[torch.Tensor] = []
     ball_name, seeds_used, solver_repr = str(ball), n_seeds, repr(solver)
     for y in batches:
-        p = prepare(estimator, y, eps_f, ball, n_seeds, solver, generator, box, allow_zero=False)
+        p = prepare(
+            estimator, y, eps_f, check_ball(ball), n_seeds, solver, generator, box, allow_zero=False
+        )
         objective = LipschitzRatio(SameSeedObjective(p.est, p.y, p.seeds, p.clean))
         value = torch.full_like(p.eps, float("-inf"))
         delta = torch.zeros_like(p.y)
