@@ -70,10 +70,10 @@ class Exploration:
         return int(self.samples.shape[1])
 
     def __repr__(self) -> str:
+        spread = float(self.distance[:, 1:].mean()) if self.n_samples > 1 else 0.0
         return (
             f"Exploration(batch={self.samples.shape[0]}, n_samples={self.n_samples}, "
-            f"mean distance {float(self.distance[:, 1:].mean()) if self.n_samples > 1 else 0:.4g}"
-            f", ball={self.ball!r}, consistent={self.consistent})"
+            f"mean distance {spread:.4g}, ball={self.ball!r}, consistent={self.consistent})"
         )
 
 

@@ -47,7 +47,7 @@ from stochrobust.sensitivity._maximize import check_ball, maximize
 from stochrobust.sensitivity._objective import SameSeedObjective, check_output, prepare
 from stochrobust.sensitivity.solvers import Solver
 
-__all__ = ["LipschitzBound", "LipschitzRatio", "lipschitz_lower_bound", "tradeoff_bound"]
+__all__ = ["LipschitzBound", "lipschitz_lower_bound", "tradeoff_bound"]
 
 _BOUNDARY = 1e-3
 """Relative tolerance under which a perturbation counts as lying on the ball's boundary."""
@@ -56,7 +56,7 @@ _SHELL = 4.0
 """Ratio between the radii of successive searches of :func:`lipschitz_lower_bound`."""
 
 
-class LipschitzRatio:
+class _Ratio:
     """The objective ``δ ↦ sqrt(E_k ‖G(y + δ, z_k) − G(y, z_k)‖²) / ‖δ‖₂``, fused over seeds.
 
     For a deterministic model (one seed) it is ``‖G(y + δ) − G(y)‖₂ / ‖δ‖₂``. The ratio is
@@ -227,7 +227,7 @@ def lipschitz_lower_bound(
         p = prepare(
             estimator, y, eps_f, check_ball(ball), n_seeds, solver, generator, box, allow_zero=False
         )
-        objective = LipschitzRatio(SameSeedObjective(p.est, p.y, p.seeds, p.clean))
+        objective = _Ratio(SameSeedObjective(p.est, p.y, p.seeds, p.clean))
         value = torch.full_like(p.eps, float("-inf"))
         delta = torch.zeros_like(p.y)
         with frozen(p.est.model):
