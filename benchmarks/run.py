@@ -41,6 +41,7 @@ BENCHMARKS = (
     "median_smoothing",
     "precision_recall",
     "w2_empirical",
+    "joint_index",
     "l1_projection",
 )
 

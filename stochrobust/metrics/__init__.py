@@ -19,6 +19,7 @@ References:
 
 from stochrobust.metrics.diversity import dataset_per_pixel_std, per_pixel_std
 from stochrobust.metrics.frechet import fid_from_features, frechet_distance, gaussian_w2
+from stochrobust.metrics.joint import joint_perceptual_index_gaussian, joint_perceptual_index_sliced
 from stochrobust.metrics.precision_recall import (
     PrecisionRecall,
     manifold_radii,
@@ -35,6 +36,8 @@ __all__ = [
     "frechet_distance",
     "gaussian_w2",
     "joint_perceptual_index",
+    "joint_perceptual_index_gaussian",
+    "joint_perceptual_index_sliced",
     "manifold_radii",
     "optimal_assignment",
     "per_pixel_std",

@@ -23,6 +23,7 @@ from stochrobust._checks import (
     check_positive,
     check_same_shape,
 )
+from stochrobust.metrics.joint import joint_samples
 from stochrobust.metrics.wasserstein import w2_empirical
 
 __all__ = ["joint_perceptual_index", "psnr", "ssim"]
@@ -143,10 +144,6 @@ def ssim(
     return out
 
 
-def _flat(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1) if t.ndim > 1 else t.unsqueeze(1)
-
-
 def joint_perceptual_index(
     x: torch.Tensor, y: torch.Tensor, x_hat: torch.Tensor, squared: bool = False
 ) -> torch.Tensor:
@@ -159,6 +156,9 @@ def joint_perceptual_index(
     — e.g. when a deterministic estimator reproduces the marginal law of ``x`` but pairs
     the samples with the wrong measurements. Coordinates of ``x`` and ``y`` enter with unit
     weight: rescale ``y`` beforehand to change its weight. Differentiable in ``x_hat``.
+    For sets too large for an assignment see
+    :func:`~stochrobust.metrics.joint_perceptual_index_sliced` and
+    :func:`~stochrobust.metrics.joint_perceptual_index_gaussian`.
 
     Args:
         x: source samples ``(N, *)`` (images ``(N, C, H, W)`` or points ``(N, D)``).
@@ -187,15 +187,5 @@ def joint_perceptual_index(
         >>> float(joint_perceptual_index(x, y, x))
         0.0
     """
-    xt = check_batch(x, "x")
-    yt = check_batch(y, "y")
-    xh = check_batch(x_hat, "x_hat")
-    check_same_shape(xt, xh, "x", "x_hat")
-    if yt.shape[0] != xt.shape[0]:
-        raise ShapeError(
-            f"y: expected {xt.shape[0]} measurements like x, got shape {tuple(yt.shape)}"
-        )
-    yf = _flat(yt).to(xt.dtype)
-    u = torch.cat([_flat(xt), yf], dim=1)
-    v = torch.cat([_flat(xh).to(xt.dtype), yf], dim=1)
+    u, v = joint_samples(x, y, x_hat)
     return w2_empirical(u, v, squared=squared)

@@ -6,6 +6,7 @@
 - Measurements (:mod:`~stochrobust.sensitivity.sensitivity`): :func:`sensitivity_at`
   (eq. 6, eq. 2 squared, eq. 9), :func:`w2_sensitivity_at` (eq. 4), :func:`local_lipschitz`.
 - Data sets (:mod:`~stochrobust.sensitivity.robustness`): :func:`robustness` (eqs. 3, 7, 9).
+- Perception–robustness tradeoff [O24]: :func:`lipschitz_lower_bound`, :func:`explore`.
 - Training (:mod:`~stochrobust.sensitivity.regularizer`): :class:`RobustnessRegularizer`.
 - Budgets (:mod:`~stochrobust.sensitivity.budget`): :func:`eps_for_psnr`,
   :func:`psnr_for_eps`.
@@ -14,6 +15,8 @@
 
 from stochrobust.sensitivity.adaptive import CW, AdamAscent
 from stochrobust.sensitivity.budget import eps_for_psnr, psnr_for_eps
+from stochrobust.sensitivity.explore import Exploration, explore
+from stochrobust.sensitivity.lipschitz import LipschitzBound, lipschitz_lower_bound, tradeoff_bound
 from stochrobust.sensitivity.projections import (
     NORMS,
     clip_box,
@@ -48,6 +51,8 @@ __all__ = [
     "PGD",
     "AdamAscent",
     "Ascent",
+    "Exploration",
+    "LipschitzBound",
     "RobustnessRegularizer",
     "RobustnessReport",
     "SensitivityResult",
@@ -56,6 +61,8 @@ __all__ = [
     "clip_box",
     "default_solver",
     "eps_for_psnr",
+    "explore",
+    "lipschitz_lower_bound",
     "local_lipschitz",
     "project",
     "project_l1",
@@ -64,5 +71,6 @@ __all__ = [
     "psnr_for_eps",
     "robustness",
     "sensitivity_at",
+    "tradeoff_bound",
     "w2_sensitivity_at",
 ]

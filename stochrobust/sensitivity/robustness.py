@@ -7,20 +7,19 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
 from stochrobust._checks import (
     ShapeError,
-    StochRobustTypeError,
     check_int,
     check_positive,
     check_probability,
-    describe,
 )
 from stochrobust.estimator import Estimator
+from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity.sensitivity import sensitivity_at
 from stochrobust.sensitivity.solvers import Solver
 
@@ -85,38 +84,6 @@ class RobustnessReport:
             f"R={self.r:.4g}, eq9 PSNR={self.mean_output_psnr:.4g} dB, eps={self.eps:g}, "
             f"ball={self.ball!r}, n_seeds={self.n_seeds})"
         )
-
-
-def _batches(
-    data: torch.Tensor | Iterable[object], batch_size: int
-) -> tuple[Iterator[torch.Tensor], int | None]:
-    if isinstance(data, torch.Tensor):
-        if data.ndim < 1 or data.shape[0] == 0:
-            raise ShapeError(
-                f"data: expected a non-empty batch (N, ...), got shape {tuple(data.shape)}"
-            )
-        starts = range(0, data.shape[0], batch_size)
-        return (data[s : s + batch_size] for s in starts), len(starts)
-    if not isinstance(data, Iterable):
-        raise StochRobustTypeError(
-            f"data: expected a tensor, an iterable of batches or a DataLoader, got {describe(data)}"
-        )
-    try:
-        total: int | None = len(data)  # type: ignore[arg-type]
-    except TypeError:
-        total = None
-
-    def first(item: object) -> torch.Tensor:
-        if isinstance(item, (tuple, list)) and item:
-            item = item[0]
-        if not isinstance(item, torch.Tensor):
-            raise StochRobustTypeError(
-                "data: expected batches that are tensors or (y, ...) tuples/lists, got "
-                f"{describe(item)}"
-            )
-        return item
-
-    return (first(item) for item in data), total
 
 
 def robustness(
@@ -184,7 +151,7 @@ def robustness(
     eps_f = check_positive(eps, "eps", allow_zero=True)
     bs = check_int(batch_size, "batch_size", minimum=1)
     level = check_probability(confidence, "confidence")
-    batches, total = _batches(data, bs)
+    batches, total = iter_batches(data, bs)
 
     from tqdm.auto import tqdm
 
