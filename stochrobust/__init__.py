@@ -7,6 +7,8 @@ Wrap any torch generator — deterministic ``G(y)`` or stochastic ``G(y, z)`` �
   attack solvers, norm-ball projections and a training regulariser;
 - :mod:`stochrobust.consistency` — degradation operators and exact projections onto
   ``D(x) = y``;
+- :mod:`stochrobust.inversion` — CSGM and Intermediate Layer Optimization ([D21]) with a
+  pre-trained generator, as stochastic estimators whose seed is the initial latent;
 - :mod:`stochrobust.smoothing` — median randomized smoothing with certified bounds;
 - :mod:`stochrobust.metrics` — precision/recall, Wasserstein-2, Fréchet distance,
   per-pixel diversity, PSNR/SSIM.
@@ -49,6 +51,7 @@ _LAZY = {
 _SUBMODULES = (
     "sensitivity",
     "consistency",
+    "inversion",
     "smoothing",
     "metrics",
     "nets",
@@ -63,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from stochrobust import (  # noqa: F401
         audit,
         consistency,
+        inversion,
         metrics,
         nets,
         sensitivity,

@@ -4,6 +4,7 @@
   2017), batched over measurements and random starts;
 - :func:`ilo`: Intermediate Layer Optimization [D21]: layer after layer, search an L1 ball
   around the range of the earlier layers, then project back to that range;
+- :func:`project_to_range`: ILO's projection back to the range, with its residual;
 - :class:`InversionEstimator`: either one as a stochastic
   :class:`~stochrobust.Estimator` whose seed is the initial latent, so that sensitivity,
   robustness, diversity and smoothing apply unchanged;
@@ -19,6 +20,7 @@ from stochrobust.inversion.csgm import CSGMResult, csgm
 from stochrobust.inversion.estimator import InversionEstimator
 from stochrobust.inversion.generator import LayeredGenerator, fit_glo
 from stochrobust.inversion.ilo import ILOResult, ILOStage, ilo
+from stochrobust.inversion.range import RangeProjection, project_to_range
 
 __all__ = [
     "CSGMResult",
@@ -26,7 +28,9 @@ __all__ = [
     "ILOStage",
     "InversionEstimator",
     "LayeredGenerator",
+    "RangeProjection",
     "csgm",
     "fit_glo",
     "ilo",
+    "project_to_range",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from stochrobust._checks import (
     ModelError,
@@ -43,11 +44,12 @@ _BETA1, _BETA2, _ADAM_EPS = 0.9, 0.999, 1e-8
 
 @dataclass
 class Descent:
-    """The best iterate of :func:`descend` per row, its objective and the evaluations spent."""
+    """Best iterate per row, its objective, the evaluations spent, the start's objective."""
 
     x: torch.Tensor
     loss: torch.Tensor
     n_evals: int
+    start: torch.Tensor | None = None
 
 
 def _keep_best(
@@ -88,8 +90,11 @@ def descend(
     m = torch.zeros_like(x)
     v = torch.zeros_like(x)
     best: Descent | None = None
+    start: torch.Tensor | None = None
     for t in range(1, steps + 1):
         loss = objective(x)
+        if start is None:
+            start = loss.detach()
         bx, bl = _keep_best(x, loss, best)
         best = Descent(bx if unroll else bx.detach(), bl if unroll else bl.detach(), 0)
         (g,) = torch.autograd.grad(loss.sum(), x, create_graph=unroll)
@@ -108,7 +113,25 @@ def descend(
     bx, bl = _keep_best(x, loss, best)
     if not unroll:
         bx, bl = bx.detach(), bl.detach()
-    return Descent(bx, bl, steps + 1)
+    return Descent(bx, bl, steps + 1, loss.detach() if start is None else start)
+
+
+class Chain(nn.Module):
+    """``layers[0]``, then ``layers[1]``, …: a composition of callables (identity if empty).
+
+    The modules among the layers are registered, so that the model-state guard sees them.
+    """
+
+    def __init__(self, layers: Sequence[Callable[[torch.Tensor], torch.Tensor]]) -> None:
+        super().__init__()
+        self.items = list(layers)
+        self.registered = nn.ModuleList([m for m in self.items if isinstance(m, nn.Module)])
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Apply the layers in order."""
+        for layer in self.items:
+            h = layer(h)
+        return h
 
 
 def squared_error(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from stochrobust._checks import (
 )
 from stochrobust.consistency import LinearOperator
 from stochrobust.estimator import Estimator
+from stochrobust.inversion._descent import Chain
 from stochrobust.inversion.csgm import csgm
 from stochrobust.inversion.ilo import ilo
 
@@ -37,20 +38,6 @@ __all__ = ["InversionEstimator"]
 
 _METHODS: dict[str, Callable[..., Any]] = {"ilo": ilo, "csgm": csgm}
 _RESERVED = {"net", "layers", "op", "y", "z0", "n_inits", "latent_shape", "check"}
-
-
-class _Compose(nn.Module):
-    """The composition of a sequence of layers, as one module (``csgm``'s ``net``)."""
-
-    def __init__(self, layers: Sequence[Callable[[torch.Tensor], torch.Tensor]]) -> None:
-        super().__init__()
-        self.items = list(layers)
-        self.modules_ = nn.ModuleList([m for m in layers if isinstance(m, nn.Module)])
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        for layer in self.items:
-            h = layer(h)
-        return h
 
 
 class _Inversion(nn.Module):
@@ -182,7 +169,7 @@ def _layers_and_net(
         seq = list(inner if inner is not None else value)  # type: ignore[arg-type]
         for item in seq:
             check_callable(item, "layers_or_net")
-        net = value if inner is not None else _Compose(seq)
+        net = value if inner is not None else Chain(seq)
         return seq, net  # type: ignore[return-value]
     if method == "ilo":
         raise StochRobustTypeError(

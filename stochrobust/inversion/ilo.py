@@ -38,7 +38,7 @@ from stochrobust._checks import (
 )
 from stochrobust.consistency import LinearOperator
 from stochrobust.inversion._descent import (
-    Projection,
+    Chain,
     UserLoss,
     check_measurements,
     check_options,
@@ -52,6 +52,7 @@ from stochrobust.inversion._descent import (
     repeat_rows,
     squared_error,
 )
+from stochrobust.inversion.range import project_to_range
 
 __all__ = ["ILOResult", "ILOStage", "ilo"]
 
@@ -147,18 +148,6 @@ class ILOResult:
             f"loss mean={float(self.loss.detach().double().mean()):.4g}, "
             f"splits={[s.split for s in self.stages]}, n_evals={self.n_evals})"
         )
-
-
-class _Chain:
-    """``layers[start:stop]`` composed (the identity when empty)."""
-
-    def __init__(self, layers: Sequence[Layer], start: int, stop: int) -> None:
-        self.layers = list(layers[start:stop])
-
-    def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            h = layer(h)
-        return h
 
 
 def _check_layers(layers: object) -> list[Layer]:
@@ -334,11 +323,10 @@ def ilo(
     r1 = check_radius(radius, latent)
     y_rows = repeat_rows(y, k)
     unroll = torch.is_grad_enabled() and (y.requires_grad or z_start.requires_grad)
-    m = len(items)
 
     def measurement(start: int) -> Callable[[torch.Tensor], torch.Tensor]:
         return measurement_objective(
-            _Chain(items, start, m), op, y_rows, noise_std=std, loss=loss, generator=generator
+            Chain(items[start:]), op, y_rows, noise_std=std, loss=loss, generator=generator
         )
 
     def per_row(t: torch.Tensor) -> torch.Tensor:
@@ -355,16 +343,16 @@ def ilo(
                 unroll=unroll,
             )
             with torch.set_grad_enabled(unroll):
-                csgm_loss = squared_error(op.A(_Chain(items, 0, m)(first.x), check=False), y_rows)
+                csgm_loss = squared_error(op.A(Chain(items)(first.x), check=False), y_rows)
             n_evals = first.n_evals + 1
-            u, prev, feasible = first.x, 0, l2_ball(r1)
+            u, prev, prev_ball = first.x, 0, _Ball(None, r1)
             stages: list[ILOStage] = []
             for s, j in enumerate(cuts):
-                stage, u, feasible = _split(
+                stage, u, prev_ball = _split(
                     measurement(j),
-                    _Chain(items, prev, j),
+                    Chain(items[prev:j]),
                     u,
-                    feasible,
+                    prev_ball,
                     balls[s],
                     rounds=n_rounds,
                     search=n_search,
@@ -385,7 +373,7 @@ def ilo(
                 n_evals += stage.n_evals
                 prev = j
             with torch.set_grad_enabled(unroll):
-                x_hat = _Chain(items, prev, m)(u)
+                x_hat = Chain(items[prev:])(u)
                 err = squared_error(op.A(x_hat, check=False), y_rows)
             n_evals += 1
     if check:
@@ -402,6 +390,14 @@ def ilo(
 
 
 @dataclass
+class _Ball:
+    """A feasible set: ``B₂(radius)`` around 0 (``center`` None) or ``center + B₁(radius)``."""
+
+    center: torch.Tensor | None
+    radius: float
+
+
+@dataclass
 class _SplitOutcome:
     loss: torch.Tensor
     deviation: torch.Tensor
@@ -411,9 +407,9 @@ class _SplitOutcome:
 
 def _split(
     objective: Callable[[torch.Tensor], torch.Tensor],
-    earlier: _Chain,
+    earlier: Chain,
     u: torch.Tensor,
-    feasible: Projection,
+    previous: _Ball,
     r: float,
     *,
     rounds: int,
@@ -421,20 +417,22 @@ def _split(
     back: int,
     lr: float,
     unroll: bool,
-) -> tuple[_SplitOutcome, torch.Tensor, Projection]:
+) -> tuple[_SplitOutcome, torch.Tensor, _Ball]:
     """One split of ILO: ``rounds`` × (extended-range search, projection back to the range).
 
-    Returns the diagnostics, the best point of the extended range and the projection onto
-    the extended range it lies in (the next split's "range of the earlier layers").
+    ``u`` is the previous stage's best point and ``previous`` its feasible set. Returns the
+    diagnostics, the best point of this split's extended range and the extended-range ball
+    it lies in (the next split's "range of the earlier layers").
     """
-    center = _forward(earlier, u, unroll)
+    with torch.set_grad_enabled(unroll):
+        center = earlier(u)
+    center = center if unroll else center.detach()
     n_evals = 1
     w = center
     best_w, best_c, best_loss = center, center, None
     deviations, residuals = [], []
     for _ in range(rounds):
-        ball = l1_ball_around(center, r)
-        found = descend(objective, w, ball, steps=search, lr=lr, unroll=unroll)
+        found = descend(objective, w, l1_ball_around(center, r), steps=search, lr=lr, unroll=unroll)
         n_evals += found.n_evals
         if best_loss is None:
             best_w, best_c, best_loss = found.x, center, found.loss
@@ -443,25 +441,21 @@ def _split(
             best_w = torch.where(better, found.x, best_w)
             best_c = torch.where(better, center, best_c)
             best_loss = torch.minimum(found.loss, best_loss)
-        w_tilde = found.x
-        deviations.append((w_tilde - center).detach().flatten(1).norm(dim=1))
-
-        def to_range(v: torch.Tensor, target: torch.Tensor = w_tilde) -> torch.Tensor:
-            return squared_error(earlier(v), target)
-
-        pulled = descend(to_range, u, feasible, steps=back, lr=lr, unroll=unroll)
+        deviations.append((found.x - center).detach().flatten(1).norm(dim=1))
+        pulled = project_to_range(
+            earlier,
+            found.x,
+            u,
+            radius=previous.radius,
+            center=previous.center,
+            steps=back,
+            lr=lr,
+            check=False,
+        )
         n_evals += pulled.n_evals
-        u = pulled.x
-        residuals.append(pulled.loss.detach().clamp_min(0).sqrt())
-        center = _forward(earlier, u, unroll)
-        n_evals += 1
-        w = w_tilde  # the next search projects it onto the ball around the new centre
+        u, center = pulled.u, pulled.point
+        residuals.append(pulled.residual)
+        w = found.x  # the next search projects it onto the ball around the new centre
     assert best_loss is not None
     outcome = _SplitOutcome(best_loss, torch.stack(deviations), torch.stack(residuals), n_evals)
-    return outcome, best_w, l1_ball_around(best_c, r)
-
-
-def _forward(chain: _Chain, h: torch.Tensor, unroll: bool) -> torch.Tensor:
-    with torch.set_grad_enabled(unroll):
-        out = chain(h)
-    return out if unroll else out.detach()
+    return outcome, best_w, _Ball(best_c, r)
