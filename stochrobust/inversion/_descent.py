@@ -62,6 +62,23 @@ def _keep_best(
     return torch.where(mask, x, best.x), torch.where(better, loss, best.loss)
 
 
+def adam_direction(
+    g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Adam's step direction at step ``t ≥ 1`` and the updated moments ``(m, v)``.
+
+    ``m̂ / sqrt(v̂ + ε²)`` with ``β = (0.9, 0.999)``, ``ε = 1e-8``: the step of Kingma & Ba
+    (Algorithm 1) with the denominator smoothed, so that it is differentiable at ``v̂ = 0``.
+    Pure tensor arithmetic (no host reads; torch.optim's first step imports torch._dynamo,
+    seconds).
+    """
+    m = _BETA1 * m + (1 - _BETA1) * g
+    v = _BETA2 * v + (1 - _BETA2) * g * g
+    m_hat = m / (1 - _BETA1**t)
+    v_hat = v / (1 - _BETA2**t)
+    return m_hat / torch.sqrt(v_hat + _ADAM_EPS**2), m, v
+
+
 def descend(
     objective: Objective,
     x0: torch.Tensor,
@@ -98,11 +115,8 @@ def descend(
         bx, bl = _keep_best(x, loss, best)
         best = Descent(bx if unroll else bx.detach(), bl if unroll else bl.detach(), 0)
         (g,) = torch.autograd.grad(loss.sum(), x, create_graph=unroll)
-        m = _BETA1 * m + (1 - _BETA1) * g
-        v = _BETA2 * v + (1 - _BETA2) * g * g
-        m_hat = m / (1 - _BETA1**t)
-        v_hat = v / (1 - _BETA2**t)
-        x = project(x - lr * m_hat / torch.sqrt(v_hat + _ADAM_EPS**2))
+        step, m, v = adam_direction(g, m, v, t)
+        x = project(x - lr * step)
         if not unroll:
             x = x.detach().requires_grad_(True)
     if unroll:

@@ -31,6 +31,7 @@ from stochrobust._checks import (
     check_positive,
     describe,
 )
+from stochrobust.inversion._descent import adam_direction
 
 __all__ = ["LayeredGenerator", "fit_glo"]
 
@@ -122,8 +123,8 @@ def fit_glo(
     Minimises ``mean_i ‖net(z_i) − x_i‖²`` jointly over the weights and one code ``z_i``
     per image (full batch, Adam), the codes projected after every step onto the sphere
     ``‖z_i‖₂ = sqrt(k)`` where ``N(0, I_k)`` concentrates, so that random latents map to
-    images near the data. ``net`` is left in train mode with its parameters' ``.grad``
-    cleared.
+    images near the data. ``net`` is left in train mode; the gradients are taken with
+    ``torch.autograd.grad``, so no ``.grad`` is populated.
 
     Args:
         net: the generator to train (modified in place: that is the point).
@@ -166,16 +167,18 @@ def fit_glo(
     k = net.latent_shape[0]
     dev = generator.device if generator is not None else x.device
     z = torch.randn((x.shape[0], k), generator=generator, dtype=x.dtype, device=dev).to(x.device)
-    codes = nn.Parameter(_on_sphere(z))
-    opt = torch.optim.Adam([codes, *net.parameters()], lr=rate)
+    codes = _on_sphere(z).requires_grad_(True)
+    trained = [codes, *(p for p in net.parameters() if p.requires_grad)]
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in trained]
     net.train()
-    for _ in range(n_steps):
-        opt.zero_grad(set_to_none=True)
-        (net(codes) - x).pow(2).mean().backward()
-        opt.step()
+    for t in range(1, n_steps + 1):
+        grads = torch.autograd.grad((net(codes) - x).pow(2).mean(), trained)
         with torch.no_grad():
+            for i, (p, g) in enumerate(zip(trained, grads, strict=True)):
+                step, m, v = adam_direction(g, *moments[i], t)
+                moments[i] = (m, v)
+                p.sub_(rate * step)
             codes.copy_(_on_sphere(codes))
-    opt.zero_grad(set_to_none=True)
     return codes.detach()
 
 
