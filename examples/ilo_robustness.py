@@ -30,7 +30,7 @@ import torch
 
 from stochrobust import Estimator
 from stochrobust.consistency import AvgPoolDownsample, consistency_psnr
-from stochrobust.inversion import InversionEstimator, LayeredGenerator, fit_glo
+from stochrobust.inversion import InversionEstimator, LayeredGenerator, fit_glo, ilo
 from stochrobust.metrics import per_pixel_std, psnr
 from stochrobust.sensitivity import PGD, eps_for_psnr, sensitivity_at
 
@@ -65,7 +65,9 @@ def build(args: argparse.Namespace, op: AvgPoolDownsample) -> tuple[dict[str, Es
         "radii": 1.0,
         "lr": 0.05,
     }
-    ilo_evals = args.steps + 2 + 2 * (1 + (args.steps // 2 + args.steps // 4 + 3)) + 1
+    # ILO's evaluations per inversion (its n_evals), so that CSGM gets the same budget.
+    probe = ilo(net.layers, op, torch.zeros(1, 1, 4, 4), z0=torch.zeros(1, 1, 8), **ilo_opts)
+    ilo_evals = probe.n_evals
     estimators: dict[str, Estimator] = {
         "ILO (random z0)": InversionEstimator(net, op, options=ilo_opts),
         "CSGM (random z0)": InversionEstimator(
