@@ -235,7 +235,7 @@ def initial_latents(
     y: torch.Tensor,
     *,
     z0: object,
-    n_inits: object,
+    n_seeds: object,
     latent_shape: object,
     net: object,
     generator: torch.Generator | None,
@@ -255,7 +255,7 @@ def initial_latents(
                 f"got {tuple(z.shape)}"
             )
         return z.to(dtype=y.dtype, device=y.device)
-    k = check_int(n_inits, "n_inits", minimum=1)
+    k = check_int(n_seeds, "n_seeds", minimum=1)
     shape = latent_shape if latent_shape is not None else getattr(net, "latent_shape", None)
     if shape is None:
         raise StochRobustTypeError(

@@ -52,7 +52,7 @@ class CSGMResult:
         >>> from stochrobust.consistency import AvgPoolDownsample
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Unflatten(1, (1, 4, 4)))
         >>> res = csgm(net, AvgPoolDownsample(2), torch.zeros(3, 1, 2, 2), latent_shape=(2,),
-        ...            n_inits=5, steps=10)
+        ...            n_seeds=5, steps=10)
         >>> res.x_hat.shape, res.loss.shape, res.n_evals
         (torch.Size([3, 5, 1, 4, 4]), torch.Size([3, 5]), 12)
     """
@@ -91,7 +91,7 @@ def csgm(
     y: torch.Tensor,
     *,
     z0: torch.Tensor | None = None,
-    n_inits: int = 1,
+    n_seeds: int = 1,
     latent_shape: Sequence[int] | None = None,
     generator: torch.Generator | None = None,
     steps: int = 200,
@@ -119,9 +119,10 @@ def csgm(
             ``(R, C, H, W)`` (any callable; modules are protected).
         op: the degradation operator ``A`` (a :class:`~stochrobust.consistency.LinearOperator`).
         y: measurements ``(B, *range_shape)``.
-        z0: starting latents ``(B, K, *latent_shape)``; ``None``: ``K = n_inits`` draws of
+        z0: starting latents ``(B, K, *latent_shape)``; ``None``: ``K = n_seeds`` draws of
             ``N(0, I)`` from ``generator``.
-        n_inits: starts per measurement when ``z0`` is ``None``.
+        n_seeds: random starts per measurement when ``z0`` is ``None`` (the seeds of the
+            stochastic estimator ``G(y, z₀)``, hence the name).
         latent_shape: per-row latent shape when ``z0`` is ``None`` (default:
             ``net.latent_shape``).
         generator: random generator for the starts and the SNA noise.
@@ -163,7 +164,7 @@ def csgm(
         >>> op = Inpainting(torch.rand(4, 4, generator=torch.Generator().manual_seed(1)) > 0.5)
         >>> with torch.no_grad():
         ...     x = net(torch.randn(2, 4, generator=torch.Generator().manual_seed(2)))
-        >>> res = csgm(net, op, op.A(x), n_inits=3, steps=100, lr=0.1,
+        >>> res = csgm(net, op, op.A(x), n_seeds=3, steps=100, lr=0.1,
         ...            generator=torch.Generator().manual_seed(3))
         >>> bool((res.best() - x).abs().max() < 0.2)
         True
@@ -178,7 +179,7 @@ def csgm(
     z_start = initial_latents(
         y,
         z0=z0,
-        n_inits=n_inits,
+        n_seeds=n_seeds,
         latent_shape=latent_shape,
         net=net,
         generator=generator,

@@ -37,7 +37,7 @@ from stochrobust.inversion.ilo import ilo
 __all__ = ["InversionEstimator"]
 
 _METHODS: dict[str, Callable[..., Any]] = {"ilo": ilo, "csgm": csgm}
-_RESERVED = {"net", "layers", "op", "y", "z0", "n_inits", "latent_shape", "check"}
+_RESERVED = {"net", "layers", "op", "y", "z0", "n_seeds", "latent_shape", "check"}
 
 
 class _Inversion(nn.Module):

@@ -197,7 +197,7 @@ def ilo(
     y: torch.Tensor,
     *,
     z0: torch.Tensor | None = None,
-    n_inits: int = 1,
+    n_seeds: int = 1,
     latent_shape: Sequence[int] | None = None,
     generator: torch.Generator | None = None,
     radius: float | None = None,
@@ -238,9 +238,10 @@ def ilo(
             composition is ``G``, e.g. :attr:`LayeredGenerator.layers`.
         op: the degradation operator ``A``.
         y: measurements ``(B, *range_shape)``.
-        z0: starting latents ``(B, K, *latent_shape)``; ``None``: ``n_inits`` draws of
+        z0: starting latents ``(B, K, *latent_shape)``; ``None``: ``n_seeds`` draws of
             ``N(0, I)`` from ``generator``.
-        n_inits: starts per measurement when ``z0`` is ``None``.
+        n_seeds: random starts per measurement when ``z0`` is ``None`` (the seeds of the
+            stochastic estimator ``G(y, z₀)``, hence the name).
         latent_shape: per-row latent shape, required when ``z0`` is ``None``.
         generator: random generator for the starts and the SNA noise.
         radius: ``r₁``, the latent L2 ball; ``None``: ``2·sqrt(k)``.
@@ -285,7 +286,7 @@ def ilo(
         >>> net = LayeredGenerator(4, (16,), (1, 4, 4), generator=g)
         >>> op = PartialCirculant((1, 4, 4), 12, generator=g)
         >>> y = op.A(torch.rand(2, 1, 4, 4, generator=g))
-        >>> res = ilo(net.layers, op, y, latent_shape=(4,), n_inits=2, generator=g)
+        >>> res = ilo(net.layers, op, y, latent_shape=(4,), n_seeds=2, generator=g)
         >>> bool((res.loss <= res.csgm_loss + 1e-6).all())
         True
         >>> res.stages[0].residual.shape
@@ -312,7 +313,7 @@ def ilo(
     z_start = initial_latents(
         y,
         z0=z0,
-        n_inits=n_inits,
+        n_seeds=n_seeds,
         latent_shape=latent_shape,
         net=None,
         generator=generator,

@@ -59,7 +59,7 @@ def test_solution_stays_in_the_ball_and_lies_on_its_boundary_when_the_target_is_
         op,
         y,
         latent_shape=(3,),
-        n_inits=4,
+        n_seeds=4,
         steps=300,
         lr=0.1,
         radius=2.0,
@@ -112,7 +112,7 @@ def test_same_generator_same_bits_and_sna_noise_changes_the_path(net: LayeredGen
     y = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     runs = [
         csgm(
-            net, op, y, n_inits=3, steps=20, noise_std=s, generator=torch.Generator().manual_seed(7)
+            net, op, y, n_seeds=3, steps=20, noise_std=s, generator=torch.Generator().manual_seed(7)
         )
         for s in (0.0, 0.0, 0.1, 0.1)
     ]
@@ -165,7 +165,7 @@ def test_unrolled_descent_is_differentiable_in_y() -> None:
         ({"generator": 1}, StochRobustTypeError, "generator"),
         ({"z0": torch.zeros(2, 4)}, ShapeError, "z0"),
         ({"z0": torch.full((1, 1, 4), float("nan"))}, NonFiniteError, "z0"),
-        ({"n_inits": 0}, RangeError, "n_inits"),
+        ({"n_seeds": 0}, RangeError, "n_seeds"),
     ],
 )
 def test_bad_arguments_name_the_argument(

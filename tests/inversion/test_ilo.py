@@ -24,7 +24,7 @@ def test_every_operator_improves_on_its_csgm_stage(net: LayeredGenerator, name: 
         op,
         op.A(x),
         latent_shape=(4,),
-        n_inits=2,
+        n_seeds=2,
         generator=torch.Generator().manual_seed(2),
         **FAST,
     )
@@ -109,7 +109,7 @@ def test_reproducible_and_model_unchanged(net: LayeredGenerator) -> None:
             AvgPoolDownsample(2),
             y,
             latent_shape=(4,),
-            n_inits=2,
+            n_seeds=2,
             noise_std=0.05,
             generator=torch.Generator().manual_seed(3),
             **FAST,
