@@ -96,7 +96,18 @@ class LayeredGenerator(nn.Module):
                     p.copy_((2 * u - 1) * bound * (math.sqrt(3) if p is lin.weight else 1.0))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Apply the blocks in order: ``G(z) = layers[-1](… layers[0](z))``."""
+        """Apply the blocks in order: ``G(z) = layers[-1](… layers[0](z))``.
+
+        Args:
+            z: latents ``(N, latent_dim)``.
+
+        Returns:
+            Images ``(N, *image_shape)`` in ``(0, 1)``.
+
+        Examples:
+            >>> LayeredGenerator(2, (3,), (1, 2, 2))(torch.zeros(5, 2)).shape
+            torch.Size([5, 1, 2, 2])
+        """
         for block in self.layers:
             z = block(z)
         return z

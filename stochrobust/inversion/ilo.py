@@ -73,6 +73,16 @@ class ILOStage:
         residual: ``(rounds, B, K)`` ``‖G_{<j}(u) − w̃‖₂`` after each projection back to the
             range (never above ``deviation``: the projection starts at ``c = G_{<j}(u)``).
         n_evals: (partial) generator evaluations spent per row at this split.
+
+    Examples:
+        >>> from stochrobust.consistency import AvgPoolDownsample
+        >>> from stochrobust.inversion import LayeredGenerator
+        >>> net = LayeredGenerator(2, (8,), (1, 4, 4), generator=torch.Generator().manual_seed(0))
+        >>> res = ilo(net.layers, AvgPoolDownsample(2), torch.full((1, 1, 2, 2), 0.5),
+        ...           latent_shape=(2,), csgm_steps=5, steps_per_layer=5, project_back_steps=5)
+        >>> stage = res.stages[0]
+        >>> stage.split, stage.residual.shape, bool((stage.residual <= stage.deviation).all())
+        (1, torch.Size([2, 1, 1]), True)
     """
 
     split: int

@@ -49,6 +49,12 @@ class RangeProjection:
         residual: ``(R,)`` ``‖G₁(u) − target‖₂``.
         start_distance: ``(R,)`` ``‖G₁(u₀) − target‖₂`` (``residual ≤ start_distance``).
         n_evals: evaluations of ``G₁`` per row (``steps + 2``).
+
+    Examples:
+        >>> res = project_to_range(torch.nn.Linear(2, 3), torch.ones(4, 3), torch.zeros(4, 2),
+        ...                        radius=1.0, steps=5)
+        >>> res.u.shape, res.point.shape, res.residual.shape, res.n_evals
+        (torch.Size([4, 2]), torch.Size([4, 3]), torch.Size([4]), 7)
     """
 
     u: torch.Tensor
