@@ -16,11 +16,12 @@ References:
     Sensing using Generative Models. ICML 2017.
 """
 
-from stochrobust.inversion.csgm import CSGMResult, csgm
+from stochrobust.inversion.csgm import csgm
 from stochrobust.inversion.estimator import InversionEstimator
 from stochrobust.inversion.generator import LayeredGenerator, fit_glo
-from stochrobust.inversion.ilo import ILOResult, ILOStage, ilo
+from stochrobust.inversion.ilo import ilo
 from stochrobust.inversion.range import RangeProjection, project_to_range
+from stochrobust.inversion.results import CSGMResult, ILOResult, ILOStage
 
 __all__ = [
     "CSGMResult",

@@ -14,7 +14,6 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 
@@ -33,56 +32,9 @@ from stochrobust.inversion._descent import (
     repeat_rows,
     squared_error,
 )
+from stochrobust.inversion.results import CSGMResult
 
-__all__ = ["CSGMResult", "csgm"]
-
-
-@dataclass(repr=False)
-class CSGMResult:
-    """What :func:`csgm` returns; every tensor is per measurement ``b`` and start ``k``.
-
-    Attributes:
-        x_hat: ``(B, K, *out_shape)`` the reconstructions ``G(ẑ)``.
-        z: ``(B, K, *latent_shape)`` the best latent found from each start.
-        loss: ``(B, K)`` the noise-free measurement error ``‖A x̂ − y‖²`` at ``ẑ``.
-        n_evals: generator evaluations spent per row (``steps + 2``: one per step, one at
-            the last iterate, one for the returned reconstruction).
-
-    Examples:
-        >>> from stochrobust.consistency import AvgPoolDownsample
-        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Unflatten(1, (1, 4, 4)))
-        >>> res = csgm(net, AvgPoolDownsample(2), torch.zeros(3, 1, 2, 2), latent_shape=(2,),
-        ...            n_seeds=5, steps=10)
-        >>> res.x_hat.shape, res.loss.shape, res.n_evals
-        (torch.Size([3, 5, 1, 4, 4]), torch.Size([3, 5]), 12)
-    """
-
-    x_hat: torch.Tensor
-    z: torch.Tensor
-    loss: torch.Tensor
-    n_evals: int
-
-    def best(self) -> torch.Tensor:
-        """The reconstruction of the start with the lowest measurement error, ``(B, *out)``.
-
-        Returns:
-            ``x_hat[b, argmin_k loss[b, k]]`` per measurement.
-
-        Examples:
-            >>> r = CSGMResult(torch.arange(4.0).reshape(1, 2, 2), torch.zeros(1, 2, 1),
-            ...                torch.tensor([[3.0, 1.0]]), 1)
-            >>> r.best().tolist()
-            [[2.0, 3.0]]
-        """
-        idx = self.loss.argmin(dim=1)
-        return self.x_hat[torch.arange(self.x_hat.shape[0], device=idx.device), idx]
-
-    def __repr__(self) -> str:
-        return (
-            f"CSGMResult(x_hat={tuple(self.x_hat.shape)}, "
-            f"loss mean={float(self.loss.detach().double().mean()):.4g}, "
-            f"n_evals={self.n_evals})"
-        )
+__all__ = ["csgm"]
 
 
 def csgm(
