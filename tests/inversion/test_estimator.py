@@ -72,3 +72,18 @@ def test_bad_construction_names_the_argument(net: LayeredGenerator) -> None:
         InversionEstimator(torch.nn.Identity(), op, latent_shape=(4,))
     with pytest.raises(StochRobustTypeError, match="^latent_shape: expected"):
         InversionEstimator(list(net.layers), op)
+
+
+def test_median_smoothing_of_the_deterministic_inversion(net: LayeredGenerator) -> None:
+    from stochrobust.smoothing import MedianSmoothing
+
+    op = AvgPoolDownsample(2)
+    est = InversionEstimator(net, op, method="csgm", deterministic=True, options={"steps": 5})
+    y = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    smooth = MedianSmoothing(est, 0.05, n_samples=5)
+    out = smooth(y, generator=torch.Generator().manual_seed(1))
+    # The median of 5 outputs is one of them, pixel by pixel: compare with the same draws.
+    noise = 0.05 * torch.randn((10, 1, 4, 4), generator=torch.Generator().manual_seed(1))
+    outs = est(y.repeat_interleave(5, 0) + noise).reshape(2, 5, 1, 8, 8)
+    assert out.shape == (2, 1, 8, 8)
+    assert bool(((outs - out.unsqueeze(1)).abs().amin(dim=1) < 1e-6).all())
