@@ -43,6 +43,7 @@ BENCHMARKS = (
     "w2_empirical",
     "joint_index",
     "l1_projection",
+    "ilo_batched",
 )
 
 

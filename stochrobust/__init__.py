@@ -47,6 +47,8 @@ Wrap any torch generator — deterministic ``G(y)`` or stochastic ``G(y, z)`` �
   attack solvers, norm-ball projections and a training regulariser;
 - :mod:`stochrobust.consistency` — degradation operators and exact projections onto
   ``D(x) = y``;
+- :mod:`stochrobust.inversion` — CSGM and Intermediate Layer Optimization ([D21]) with a
+  pre-trained generator, as stochastic estimators whose seed is the initial latent;
 - :mod:`stochrobust.smoothing` — median randomized smoothing with certified bounds;
 - :mod:`stochrobust.metrics` — precision/recall, Wasserstein-2, Fréchet distance,
   per-pixel diversity, PSNR/SSIM.
@@ -89,6 +91,7 @@ _LAZY = {
 _SUBMODULES = (
     "sensitivity",
     "consistency",
+    "inversion",
     "smoothing",
     "metrics",
     "nets",
@@ -103,6 +106,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from stochrobust import (  # noqa: F401
         audit,
         consistency,
+        inversion,
         metrics,
         nets,
         sensitivity,
