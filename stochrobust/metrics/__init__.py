@@ -17,6 +17,7 @@ References:
     [O24] (joint perceptual index).
 """
 
+from stochrobust.metrics.density_coverage import PRDC, density_coverage, prdc, sharded_prdc
 from stochrobust.metrics.diversity import dataset_per_pixel_std, per_pixel_std
 from stochrobust.metrics.frechet import fid_from_features, frechet_distance, gaussian_w2
 from stochrobust.metrics.precision_recall import (
@@ -29,7 +30,9 @@ from stochrobust.metrics.quality import joint_perceptual_index, psnr, ssim
 from stochrobust.metrics.wasserstein import optimal_assignment, w2_dirac, w2_empirical
 
 __all__ = [
+    "PRDC",
     "PrecisionRecall",
+    "density_coverage",
     "dataset_per_pixel_std",
     "fid_from_features",
     "frechet_distance",
@@ -38,9 +41,11 @@ __all__ = [
     "manifold_radii",
     "optimal_assignment",
     "per_pixel_std",
+    "prdc",
     "precision_recall",
     "psnr",
     "realism_score",
+    "sharded_prdc",
     "ssim",
     "w2_dirac",
     "w2_empirical",
