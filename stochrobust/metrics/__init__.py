@@ -7,7 +7,13 @@
 - :func:`frechet_distance`, :func:`gaussian_w2`, :func:`fid_from_features` — the Gaussian
   ``W₂`` (FID convention: squared) with any feature network;
 - :func:`per_pixel_std`, :func:`dataset_per_pixel_std` — output diversity;
-- :func:`psnr`, :func:`ssim`, :func:`joint_perceptual_index` — quality of restorations.
+- :func:`psnr`, :func:`ssim`, :func:`joint_perceptual_index` — quality of restorations;
+- :func:`prdc`, :func:`density_coverage`, :func:`sharded_prdc` — precision, recall,
+  density and coverage (Naeem et al. 2020) in one exact pass, one process or sharded;
+- :class:`MetricState` and its states (:class:`MeanState`, :class:`PixelStdState`,
+  :class:`FrechetState`, :class:`PSNRState`, :class:`SSIMState`,
+  :class:`CertifiedRateState`, :class:`PRDCState`) — streaming, mergeable, synced over
+  ``torch.distributed`` (collectives in :mod:`stochrobust.metrics.distributed`).
 
 Set-level statistics (precision, recall, Fréchet distance, dataset diversity) are returned
 as 0-d float64 tensors on the features' device; per-sample results keep the input dtype.
@@ -27,13 +33,33 @@ from stochrobust.metrics.precision_recall import (
     realism_score,
 )
 from stochrobust.metrics.quality import joint_perceptual_index, psnr, ssim
+from stochrobust.metrics.states import (
+    CertifiedRate,
+    CertifiedRateState,
+    FrechetState,
+    PixelStdState,
+    PRDCState,
+    PSNRState,
+    SSIMState,
+)
+from stochrobust.metrics.streaming import MeanState, MetricState, chan_merge
 from stochrobust.metrics.wasserstein import optimal_assignment, w2_dirac, w2_empirical
 
 __all__ = [
     "PRDC",
+    "CertifiedRate",
+    "CertifiedRateState",
+    "FrechetState",
+    "MeanState",
+    "MetricState",
+    "PRDCState",
+    "PSNRState",
+    "PixelStdState",
     "PrecisionRecall",
-    "density_coverage",
+    "SSIMState",
+    "chan_merge",
     "dataset_per_pixel_std",
+    "density_coverage",
     "fid_from_features",
     "frechet_distance",
     "gaussian_w2",

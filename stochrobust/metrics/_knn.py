@@ -246,7 +246,9 @@ def ball_pairs(
     return BallPairs(counts, covered, in_query)
 
 
-def check_sets(real: object, fake: object, *, allow_empty: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def check_sets(
+    real: object, fake: object, *, allow_empty: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate two feature sets (same dims, same device, real-valued); shards may be empty."""
     out = []
     for t, name in ((real, "real"), (fake, "fake")):
@@ -257,7 +259,9 @@ def check_sets(real: object, fake: object, *, allow_empty: bool = False) -> tupl
         else:
             x = check_features(t, name)
         if x.is_complex():
-            raise StochRobustTypeError(f"{name}: expected a real floating-point tensor, got {x.dtype}")
+            raise StochRobustTypeError(
+                f"{name}: expected a real floating-point tensor, got {x.dtype}"
+            )
         out.append(x)
     r, f = out
     if r.shape[1] != f.shape[1]:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from stochrobust._checks import RangeError, ShapeError
-from stochrobust.metrics import density_coverage, precision_recall, prdc, sharded_prdc
+from stochrobust.metrics import density_coverage, prdc, precision_recall, sharded_prdc
 
 
 def dense_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -39,7 +39,9 @@ def clusters(n: int, d: int, offset: float, g: torch.Generator) -> torch.Tensor:
 
 @pytest.mark.parametrize("k", [1, 3, 5])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_prdc_equals_brute_force_with_ties(k: int, dtype: torch.dtype, gen: torch.Generator) -> None:
+def test_prdc_equals_brute_force_with_ties(
+    k: int, dtype: torch.dtype, gen: torch.Generator
+) -> None:
     lattice = torch.randint(0, 4, (150, 3), generator=gen).to(torch.float64) * 0.375
     real = lattice[:90].to(dtype)
     fake = lattice[90:].to(dtype)
