@@ -63,7 +63,7 @@ class Points(NamedTuple):
     """A feature set in the forms the kernels need."""
 
     exact: torch.Tensor
-    """Features in float64, as given: every re-measured distance uses these."""
+    """Features as given (float32 or float64, no copy): re-measured in float64 from these."""
     search: torch.Tensor
     """Centred features in the search precision."""
     search_sq: torch.Tensor
@@ -82,8 +82,10 @@ def points(x: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype | None = No
 
     ``dtype``: the search precision (default: :func:`search_dtype` of ``x``).
     """
-    exact = x.detach().to(torch.float64)
-    centred = exact - centre
+    exact = x.detach()
+    if exact.dtype not in (torch.float32, torch.float64):
+        exact = exact.to(torch.float32)  # float16 / bfloat16 convert exactly
+    centred = exact.to(torch.float64) - centre
     search = centred.to(search_dtype(x) if dtype is None else dtype)
     return Points(exact, search, search.mul(search).sum(1), centred.norm(dim=1))
 
@@ -106,7 +108,7 @@ def _bound(q: Points, base: Points, extra: torch.Tensor | float = 0.0) -> torch.
     d = q.exact.shape[1]
     u = max(_unit_roundoff(q), _unit_roundoff(base))
     reach = q.norm + base.norm.max()
-    return (2.0 * (d + 16) * u * (reach * reach + extra)).unsqueeze(1)
+    return (1.01 * (d + 16) * u * (reach * reach + extra)).unsqueeze(1)
 
 
 def _fast_sq(q: Points, base: Points) -> torch.Tensor:
@@ -121,16 +123,22 @@ def _rows(p: Points, sl: slice) -> Points:
 
 def gathered_sq(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``‖q_i − x_{idx[i, c]}‖²`` measured directly in float64, shape ``(b, c)``."""
-    diff = q.unsqueeze(1) - x[idx]
-    return diff.mul_(diff).sum(-1)
+    out = torch.empty(idx.shape, dtype=torch.float64, device=q.device)
+    rows = max(1, _PAIR_CHUNK // max(1, idx.shape[1] * q.shape[1]))
+    for start in range(0, q.shape[0], rows):
+        sl = slice(start, start + rows)
+        diff = q[sl].unsqueeze(1).to(torch.float64) - x[idx[sl]].to(torch.float64)
+        out[sl] = diff.mul_(diff).sum(-1)
+    return out
 
 
 def _dense_sq(q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """All ``‖q_i − x_j‖²`` measured directly in float64, ``(b, n)``, in bounded chunks."""
-    out = q.new_empty(q.shape[0], x.shape[0])
+    out = torch.empty(q.shape[0], x.shape[0], dtype=torch.float64, device=q.device)
     step = max(1, _PAIR_CHUNK // max(1, q.shape[0] * q.shape[1]))
+    q64 = q.to(torch.float64).unsqueeze(1)
     for start in range(0, x.shape[0], step):
-        diff = q.unsqueeze(1) - x[start : start + step].unsqueeze(0)
+        diff = q64 - x[start : start + step].to(torch.float64).unsqueeze(0)
         out[:, start : start + step] = diff.mul_(diff).sum(-1)
     return out
 
@@ -164,7 +172,7 @@ def knn_sq(
     padded with ``+inf``, so results over several bases merge with :func:`smallest`.
     """
     m, n = queries.exact.shape[0], base.exact.shape[0]
-    out = queries.exact.new_full((m, k), float("inf"))
+    out = torch.full((m, k), float("inf"), dtype=torch.float64, device=queries.exact.device)
     if n == 0:
         return out
     cand = min(k + EXTRA_NEIGHBOURS, n)
@@ -236,7 +244,7 @@ def ball_pairs(
             step = max(1, _PAIR_CHUNK // q.exact.shape[1])
             for p in range(0, rows.numel(), step):
                 i, j = rows[p : p + step], cols[p : p + step]
-                diff = q.exact[i] - base.exact[j]
+                diff = q.exact[i].to(torch.float64) - base.exact[j].to(torch.float64)
                 sq = diff.mul_(diff).sum(1)
                 sure_a[i, j] = sq <= base_sq_radii[j]
                 sure_b[i, j] = sq <= query_sq_radii[sl][i]

@@ -83,6 +83,7 @@ def _radii(
     own: Points,
     centre: torch.Tensor,
     k: int,
+    wire: torch.dtype,
     sizes: tuple[int, int],
     group: dist.ProcessGroup | None,
     collective: bool,
@@ -92,8 +93,10 @@ def _radii(
     me = rank_info(group)[0] if collective else 0
     counts = shard_sizes(own.exact.shape[0], own.exact.device, group) if collective else [0]
     my_offset = sum(counts[:me])
-    best = own.exact.new_full((own.exact.shape[0], k), float("inf"))
-    for src, offset, chunk in _chunks(own.exact, chunk_rows, group, collective):
+    best = torch.full(
+        (own.exact.shape[0], k), float("inf"), dtype=torch.float64, device=own.exact.device
+    )
+    for src, offset, chunk in _chunks(own.exact.to(wire), chunk_rows, group, collective):
         shift = my_offset - offset if src == me else None
         found = knn_sq(own, points(chunk, centre, own.search.dtype), k, block, shift)
         best = smallest(torch.cat([best, found], dim=1), k)
@@ -114,29 +117,31 @@ def _engine(
     blk = check_int(block_size, "block_size", minimum=1)
     chunk = check_int(chunk_rows, "chunk_rows", minimum=1)
     dev = r.device
+    wide = [t.numel() > 0 and t.dtype == torch.float64 for t in (r, f)]
     sums = torch.cat(
         [
             r.detach().sum(0, dtype=torch.float64) + f.detach().sum(0, dtype=torch.float64),
-            torch.tensor([r.shape[0], f.shape[0]], dtype=torch.float64, device=dev),
+            torch.tensor([r.shape[0], f.shape[0], any(wide)], dtype=torch.float64, device=dev),
         ]
     )
     if collective:
         sums = all_reduce_sum(sums, group)
-    n_real, n_fake = int(sums[-2]), int(sums[-1])
+    n_real, n_fake = int(sums[-3]), int(sums[-2])
+    wire = torch.float64 if float(sums[-1]) > 0 else torch.float32  # rows travel exactly
     check_k(kk, n_real, "real")
     check_k(kk, n_fake, "fake")
-    centre = sums[:-2] / (n_real + n_fake)
+    centre = sums[:-3] / (n_real + n_fake)
     dtype = search_dtype(r, f)
     rp, fp = points(r, centre, dtype), points(f, centre, dtype)
-    r_sq = _radii(rp, centre, kk, (blk, chunk), group, collective)
-    f_sq = _radii(fp, centre, kk, (blk, chunk), group, collective)
+    r_sq = _radii(rp, centre, kk, wire, (blk, chunk), group, collective)
+    f_sq = _radii(fp, centre, kk, wire, (blk, chunk), group, collective)
     me = rank_info(group)[0] if collective else 0
     in_real = torch.zeros(f.shape[0], dtype=torch.int64, device=dev)
     hits = torch.zeros(2, dtype=torch.int64, device=dev)  # covered real balls, recalled reals
-    payload = torch.cat([rp.exact, r_sq.unsqueeze(1)], dim=1)
-    for src, _, chunk_rows_data in _chunks(payload, chunk, group, collective):
-        base = points(chunk_rows_data[:, :-1], centre, dtype)
-        pairs = ball_pairs(fp, base, chunk_rows_data[:, -1], f_sq, blk)
+    feats = _chunks(rp.exact.to(wire), chunk, group, collective)
+    radii = _chunks(r_sq.unsqueeze(1), chunk, group, collective)
+    for (src, _, rows), (_, _, rows_sq) in zip(feats, radii, strict=True):
+        pairs = ball_pairs(fp, points(rows, centre, dtype), rows_sq[:, 0], f_sq, blk)
         in_real += pairs.in_base_balls
         flags = torch.stack([pairs.base_covered, pairs.base_in_query_balls]).to(torch.int64)
         if collective:
