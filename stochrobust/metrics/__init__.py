@@ -23,6 +23,7 @@ References:
     [O24] (joint perceptual index).
 """
 
+from stochrobust.metrics.counting import CertifiedRate, CertifiedRateState, PRDCState
 from stochrobust.metrics.density_coverage import PRDC, density_coverage, prdc, sharded_prdc
 from stochrobust.metrics.diversity import dataset_per_pixel_std, per_pixel_std
 from stochrobust.metrics.frechet import fid_from_features, frechet_distance, gaussian_w2
@@ -33,15 +34,7 @@ from stochrobust.metrics.precision_recall import (
     realism_score,
 )
 from stochrobust.metrics.quality import joint_perceptual_index, psnr, ssim
-from stochrobust.metrics.states import (
-    CertifiedRate,
-    CertifiedRateState,
-    FrechetState,
-    PixelStdState,
-    PRDCState,
-    PSNRState,
-    SSIMState,
-)
+from stochrobust.metrics.states import FrechetState, PixelStdState, PSNRState, SSIMState
 from stochrobust.metrics.streaming import MeanState, MetricState, chan_merge
 from stochrobust.metrics.wasserstein import optimal_assignment, w2_dirac, w2_empirical
 

@@ -4,18 +4,20 @@ The fast path ranks squared distances with one matrix product on centred feature
 (``‖q‖² + ‖x‖² − 2 q·x``), in float32 for features of at most float32 precision. Its rounding
 error is bounded per query row by
 
-    ``E = 2 (D + 16) u (‖q‖ + max_j ‖x_j‖)²``
+    ``E = 1.01 (D + 16) u (‖q‖ + max_j ‖x_j‖)²``
 
-(``u`` the unit roundoff of the product: 2⁻²⁴ for float32, 2⁻¹¹ when TF32 or a reduced
-float32 matmul precision is allowed, 2⁻⁵³ for float64; the bound covers the rounding of the
-features into the search precision, the dot products — ``γ_D Σ|q_d x_d| ≤ D u ‖q‖‖x‖`` for
-any summation order — and the float64 re-measurement). Every decision is then either
+(``u`` the unit roundoff of the product: 2⁻²⁴ for float32, 2⁻⁸ when TF32 or a reduced
+float32 matmul precision is allowed, 2⁻⁵³ for float64; ``D`` stands for the longest sum,
+``min(D, 512)`` plus the number of 512-feature slices, since the product runs slice by
+slice into fresh buffers; the bound covers the rounding of the features into the search
+precision, the dot products — ``γ_K Σ|q_d x_d| ≤ K u ‖q‖‖x‖`` for any summation order of
+``K`` terms — and the float64 re-measurement). Every decision is then either
 proven by the bound or taken on distances measured directly as ``Σ_d (a_d − b_d)²`` in
 float64 on the features as given:
 
-- k nearest neighbours: the ``k + 8`` best-ranked candidates are re-measured; the row is
+- k nearest neighbours: the ``k + 4`` best-ranked candidates are re-measured; the row is
   proven when every other point's fast score minus ``E`` still exceeds the k-th re-measured
-  distance, otherwise the row is measured directly against every point;
+  distance, otherwise every point whose fast score minus ``E`` does not is re-measured;
 - ball membership ``‖q − x_j‖² ≤ r²``: pairs farther than ``E`` from the threshold are
   decided by the fast score, the others are re-measured.
 
@@ -47,15 +49,20 @@ __all__ = [
     "check_sets",
     "gathered_sq",
     "knn_sq",
+    "pair_sq",
     "points",
+    "rows_of",
     "search_dtype",
     "smallest",
 ]
 
-EXTRA_NEIGHBOURS = 8
+EXTRA_NEIGHBOURS = 4
 """Candidates re-measured beyond the k nearest."""
 
-_PAIR_CHUNK = 1 << 21
+SLICE = 512
+"""Features per dot-product slice of the fast product (bounds its rounding error)."""
+
+_PAIR_CHUNK = 1 << 16
 """Numbers per float64 difference buffer when re-measuring."""
 
 
@@ -87,7 +94,8 @@ def points(x: torch.Tensor, centre: torch.Tensor, dtype: torch.dtype | None = No
         exact = exact.to(torch.float32)  # float16 / bfloat16 convert exactly
     centred = exact.to(torch.float64) - centre
     search = centred.to(search_dtype(x) if dtype is None else dtype)
-    return Points(exact, search, search.mul(search).sum(1), centred.norm(dim=1))
+    sq = search.to(torch.float64).square().sum(1)  # float64 sums: one rounding into search
+    return Points(exact, search, sq.to(search.dtype), centred.norm(dim=1))
 
 
 def _unit_roundoff(p: Points) -> float:
@@ -106,18 +114,29 @@ def _bound(q: Points, base: Points, extra: torch.Tensor | float = 0.0) -> torch.
     precision, whose rounding the bound must also cover.
     """
     d = q.exact.shape[1]
+    terms = min(d, SLICE) + -(-d // SLICE)  # longest dot-product sum + slice additions
     u = max(_unit_roundoff(q), _unit_roundoff(base))
     reach = q.norm + base.norm.max()
-    return (1.01 * (d + 16) * u * (reach * reach + extra)).unsqueeze(1)
+    return (1.01 * (terms + 16) * u * (reach * reach + extra)).unsqueeze(1)
 
 
 def _fast_sq(q: Points, base: Points) -> torch.Tensor:
-    """Fast squared distances ``(b, n)`` in the search precision."""
-    score = torch.addmm(base.search_sq.unsqueeze(0), q.search, base.search.T, alpha=-2.0)
+    """Fast squared distances ``(b, n)`` in the search precision.
+
+    The dot products run over slices of at most :data:`SLICE` features, each into a fresh
+    buffer, so a rounding error accumulates over ``SLICE`` terms, not ``D``.
+    """
+    d = q.search.shape[1]
+    score = torch.addmm(
+        base.search_sq.unsqueeze(0), q.search[:, :SLICE], base.search[:, :SLICE].T, alpha=-2.0
+    )
+    for lo in range(SLICE, d, SLICE):
+        score.add_(q.search[:, lo : lo + SLICE] @ base.search[:, lo : lo + SLICE].T, alpha=-2.0)
     return score.add_(q.search_sq.unsqueeze(1))
 
 
-def _rows(p: Points, sl: slice) -> Points:
+def rows_of(p: Points, sl: slice) -> Points:
+    """The rows ``sl`` of every field of ``p``."""
     return Points(p.exact[sl], p.search[sl], p.search_sq[sl], p.norm[sl])
 
 
@@ -132,14 +151,16 @@ def gathered_sq(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Te
     return out
 
 
-def _dense_sq(q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """All ``‖q_i − x_j‖²`` measured directly in float64, ``(b, n)``, in bounded chunks."""
-    out = torch.empty(q.shape[0], x.shape[0], dtype=torch.float64, device=q.device)
-    step = max(1, _PAIR_CHUNK // max(1, q.shape[0] * q.shape[1]))
-    q64 = q.to(torch.float64).unsqueeze(1)
-    for start in range(0, x.shape[0], step):
-        diff = q64 - x[start : start + step].to(torch.float64).unsqueeze(0)
-        out[:, start : start + step] = diff.mul_(diff).sum(-1)
+def pair_sq(
+    q: torch.Tensor, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+) -> torch.Tensor:
+    """``‖q_{rows[p]} − x_{cols[p]}‖²`` measured directly in float64, ``(P,)``, chunked."""
+    out = torch.empty(rows.shape[0], dtype=torch.float64, device=q.device)
+    step = max(1, _PAIR_CHUNK // max(1, q.shape[1]))
+    for p in range(0, rows.shape[0], step):
+        i, j = rows[p : p + step], cols[p : p + step]
+        diff = q[i].to(torch.float64) - x[j].to(torch.float64)
+        out[p : p + step] = diff.mul_(diff).sum(1)
     return out
 
 
@@ -177,24 +198,26 @@ def knn_sq(
         return out
     cand = min(k + EXTRA_NEIGHBOURS, n)
     for start in range(0, m, block_size):
-        q = _rows(queries, slice(start, start + block_size))
+        q = rows_of(queries, slice(start, start + block_size))
         shift = None if self_shift is None else self_shift + start
         score = _fast_sq(q, base)
         _mask_self(score, shift, float("inf"))
         top = score.topk(cand, dim=1, largest=False, sorted=False)
-        del score
         exact = gathered_sq(q.exact, base.exact, top.indices)
         if shift is not None:  # the point itself, if it was picked (only when cand = n)
             own = torch.arange(shift, shift + q.exact.shape[0], device=exact.device)
             exact = exact.masked_fill(top.indices == own.unsqueeze(1), float("inf"))
         best = smallest(exact, k)
         if cand < n:  # prove that no other point can enter the k smallest
-            floor = top.values.amax(1, keepdim=True).to(torch.float64) - _bound(q, base)
+            bound = _bound(q, base)
+            floor = top.values.amax(1, keepdim=True).to(torch.float64) - bound
             unsure = (floor <= best[:, -1:]).squeeze(1).nonzero().squeeze(1)
-            for i in unsure.tolist():  # rare: measure the row against every point
-                row = _dense_sq(q.exact[i : i + 1], base.exact)
-                _mask_self(row, None if shift is None else shift + i, float("inf"))
-                best[i] = smallest(row, k)[0]
+            for i in unsure.tolist():  # measure every point that could still be closer
+                lower = score[i].to(torch.float64) - bound[i]
+                cols = (lower <= best[i, -1]).nonzero().squeeze(1)  # never the point itself
+                rows = torch.full_like(cols, i)
+                best[i] = smallest(pair_sq(q.exact, base.exact, rows, cols).unsqueeze(0), k)[0]
+        del score
         out[start : start + q.exact.shape[0]] = best
     return out
 
@@ -228,7 +251,7 @@ def ball_pairs(
     r_base = base_sq_radii.to(queries.search.dtype).unsqueeze(0)
     for start in range(0, m, block_size):
         sl = slice(start, start + block_size)
-        q = _rows(queries, sl)
+        q = rows_of(queries, sl)
         extra = query_sq_radii[sl] + base_sq_radii.max()
         bound = _bound(q, base, extra).to(q.search.dtype)
         r_query = query_sq_radii[sl].to(q.search.dtype).unsqueeze(1)
@@ -241,13 +264,9 @@ def ball_pairs(
         rows, cols = unsure.nonzero(as_tuple=True)
         del unsure
         if rows.numel():  # re-measure the undecided pairs in float64
-            step = max(1, _PAIR_CHUNK // q.exact.shape[1])
-            for p in range(0, rows.numel(), step):
-                i, j = rows[p : p + step], cols[p : p + step]
-                diff = q.exact[i].to(torch.float64) - base.exact[j].to(torch.float64)
-                sq = diff.mul_(diff).sum(1)
-                sure_a[i, j] = sq <= base_sq_radii[j]
-                sure_b[i, j] = sq <= query_sq_radii[sl][i]
+            sq = pair_sq(q.exact, base.exact, rows, cols)
+            sure_a[rows, cols] = sq <= base_sq_radii[cols]
+            sure_b[rows, cols] = sq <= query_sq_radii[sl][rows]
         counts[sl] = sure_a.sum(1)
         covered |= sure_a.any(0)
         in_query |= sure_b.any(0)

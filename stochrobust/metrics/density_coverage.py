@@ -48,6 +48,7 @@ from stochrobust.metrics._knn import (
     check_sets,
     knn_sq,
     points,
+    rows_of,
     search_dtype,
     smallest,
 )
@@ -79,6 +80,13 @@ def _chunks(
         yield 0, start, x[start : start + chunk_rows]
 
 
+def _base(own: Points, chunk: torch.Tensor, centre: torch.Tensor, start: int | None) -> Points:
+    """The chunk's :class:`Points`: sliced from ``own`` when it is this rank's rows."""
+    if start is None:
+        return points(chunk, centre, own.search.dtype)
+    return rows_of(own, slice(start, start + chunk.shape[0]))
+
+
 def _radii(
     own: Points,
     centre: torch.Tensor,
@@ -98,7 +106,8 @@ def _radii(
     )
     for src, offset, chunk in _chunks(own.exact.to(wire), chunk_rows, group, collective):
         shift = my_offset - offset if src == me else None
-        found = knn_sq(own, points(chunk, centre, own.search.dtype), k, block, shift)
+        base = _base(own, chunk, centre, None if shift is None else -shift)
+        found = knn_sq(own, base, k, block, shift)
         best = smallest(torch.cat([best, found], dim=1), k)
     return best[:, k - 1]
 
@@ -140,8 +149,10 @@ def _engine(
     hits = torch.zeros(2, dtype=torch.int64, device=dev)  # covered real balls, recalled reals
     feats = _chunks(rp.exact.to(wire), chunk, group, collective)
     radii = _chunks(r_sq.unsqueeze(1), chunk, group, collective)
-    for (src, _, rows), (_, _, rows_sq) in zip(feats, radii, strict=True):
-        pairs = ball_pairs(fp, points(rows, centre, dtype), rows_sq[:, 0], f_sq, blk)
+    my_offset = sum(shard_sizes(r.shape[0], dev, group)[:me]) if collective else 0
+    for (src, offset, rows), (_, _, rows_sq) in zip(feats, radii, strict=True):
+        base = _base(rp, rows, centre, offset - my_offset if src == me else None)
+        pairs = ball_pairs(fp, base, rows_sq[:, 0], f_sq, blk)
         in_real += pairs.in_base_balls
         flags = torch.stack([pairs.base_covered, pairs.base_in_query_balls]).to(torch.int64)
         if collective:
