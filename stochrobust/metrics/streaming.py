@@ -272,7 +272,7 @@ class MetricState:
         for rank in range(len(next(iter(gathered.values()), [None]))):
             part = copy.copy(self)
             for name, (_, reduction) in self._defaults.items():
-                t = gathered[name][rank]
+                t = gathered[name][rank].clone()  # never alias this state's tensors
                 setattr(part, name, [t] if reduction == "cat" else t)
             out = part if out is None else out.merge(part)
         return copy.deepcopy(self) if out is None else out

@@ -145,3 +145,34 @@ def test_collectives_without_distributed() -> None:
     chunks = [(s, o, c.tolist()) for s, o, c in iter_shards(x.unsqueeze(1), 2)]
     assert [o for _, o, _ in chunks] == [0, 2, 4]
     assert np.concatenate([np.array(c) for _, _, c in chunks]).ravel().tolist() == x.tolist()
+
+
+class _InPlaceCount(MetricState):
+    """A subclass that updates its state in place (allowed by the base class)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("n", torch.zeros((), dtype=torch.int64), "sum")
+        self.add_state("seen", torch.zeros(0), "cat")
+
+    def update(self, x: torch.Tensor) -> None:
+        self.n += x.numel()
+        self.seen.append(x)
+
+    def value(self) -> tuple[int, list[float]]:
+        return int(self.n), torch.cat([torch.zeros(0), *self.seen]).tolist()
+
+
+def test_sync_and_merge_never_alias_state() -> None:
+    a = _InPlaceCount()
+    a.update(torch.tensor([1.0, 2.0]))
+    synced = a.sync()
+    synced.update(torch.tensor([3.0]))
+    assert a.compute() == (2, [1.0, 2.0])
+    assert synced.compute() == (3, [1.0, 2.0, 3.0])
+    b = _InPlaceCount()
+    b.merge(a)
+    b.update(torch.tensor([4.0]))
+    assert a.compute() == (2, [1.0, 2.0])
+    a.reset()
+    assert a.compute() == (0, [])
