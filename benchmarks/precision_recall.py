@@ -16,8 +16,8 @@ at ``N`` = 2 000, 10 000 and 30 000 (``--quick``: 500 and 4 000).
   definition agrees with ours (its recall uses another convention, see docs/metrics.md).
 
 Scale rows, at the paper's feature width ``D = 2048`` (``N`` real and ``N`` generated
-features, ``k = 3``; ``N = 3 000``, ``--quick``: 1 000 — the 50 000 of [O23] takes about
-280× longer than ``N = 3 000`` on a 2-core machine, beyond the benchmark budget, so the
+features, ``k = 3``; ``N = 6 000``, ``--quick``: 500 — the 50 000 of [O23] takes about
+70× longer than ``N = 6 000`` on a 2-core machine, beyond the benchmark budget, so the
 ``…_n50000`` rows are extrapolations, ``N²`` for time and ``N`` for memory, and say so):
 
 - ``floor_seconds_d2048_n{N}``: the three blockwise distance products of the same shapes
@@ -148,4 +148,4 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
             if n == sizes[-1]:  # too big for repeated timings: the child's single call
                 target = 60.0 if which == "ours" and not quick else None
                 rows.append(row(NAME, f"{prefix}seconds_single_n{n}", peak["seconds"], target))
-    return rows + scale_rows(NAME, 1000 if quick else 3000, device)
+    return rows + scale_rows(NAME, 500 if quick else 6000, device)

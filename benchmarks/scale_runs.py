@@ -102,7 +102,7 @@ def scale_rows(name: str, n: int, device: str) -> list[dict]:
         device,
         warmup=1 if n <= 2000 else 0,
     )
-    quick = n < 3000
+    quick = n < 6000
     tag = f"d{DIM}_n{n}"
     rows = [
         row(name, f"floor_seconds_{tag}", times["floor"]),
