@@ -14,6 +14,25 @@ at ``N`` = 2 000, 10 000 and 30 000 (``--quick``: 500 and 4 000).
   time of that one call (target < 60 s).
 - ``precision_diff_vs_peer_n{N}``: ``|ours − piq|`` on the precision, where piq's
   definition agrees with ours (its recall uses another convention, see docs/metrics.md).
+
+Scale rows, at the paper's feature width ``D = 2048`` (``N`` real and ``N`` generated
+features, ``k = 3``; ``N = 6 000``, ``--quick``: 500 — the 50 000 of [O23] takes about
+70× longer than ``N = 6 000`` on a 2-core machine, beyond the benchmark budget, so the
+``…_n50000`` rows are extrapolations, ``N²`` for time and ``N`` for memory, and say so):
+
+- ``floor_seconds_d2048_n{N}``: the three blockwise distance products of the same shapes
+  (real × real, fake × fake, fake × real, float32, ``1024 × 16384`` blocks) timed alone:
+  the arithmetic no exact k-NN method can skip;
+- ``prdc_over_floor_d2048_n{N}``: ``prdc`` (precision, recall, density, coverage, every
+  decision proven or re-measured in float64) over that floor, timed side by side
+  (target ≤ 1.3);
+- ``prdc_peak_mb_d2048_n{N}``: whole-process peak RSS of one call in a fresh process;
+- ``ranks2_seconds_d2048_n{N}`` / ``ranks2_over_floor_d2048_n{N}`` /
+  ``ranks2_peak_mb_per_rank_d2048_n{N}``: ``sharded_prdc`` on 2 Gloo ranks
+  (``torchrun``, each rank holding half of each set, one thread each) against the same
+  one-process floor (same machine, same total work), and the largest rank's peak RSS;
+- ``extrapolated_seconds_d2048_n50000`` and ``extrapolated_peak_mb_d2048_n50000``
+  (target ≤ 6 000 MB).
 """
 
 from __future__ import annotations
@@ -24,6 +43,7 @@ from typing import Any
 
 import torch
 from _common import available_memory_mb, child_peak, interleaved, note, row, sync
+from scale_runs import scale_rows
 
 NAME = "precision_recall"
 DIM = 64
@@ -128,4 +148,4 @@ def run(quick: bool = False, device: str = "cpu") -> list[dict]:
             if n == sizes[-1]:  # too big for repeated timings: the child's single call
                 target = 60.0 if which == "ours" and not quick else None
                 rows.append(row(NAME, f"{prefix}seconds_single_n{n}", peak["seconds"], target))
-    return rows
+    return rows + scale_rows(NAME, 500 if quick else 6000, device)

@@ -8,19 +8,16 @@ A point lies inside the other set's manifold when its distance to at least one c
 points inside the real manifold (fidelity); recall is the share of real points inside the
 generated manifold (coverage).
 
-How it is computed. Nothing of size ``N × N`` is ever held: rows are processed in blocks of
-``block_size`` against the whole other set, so the working memory is one block of scores,
-``block_size · N`` numbers (4 bytes each for float32 features, 8 for float64), plus float64
-copies of the features. Within a block, one matrix product on the centred features ranks
-the candidates (the nearest neighbours for the radii, the deepest balls for the inside
-test), in float32 for features of at most float32 precision and in float64 for float64
-features; the few best candidates of each row are then re-measured directly as
-``Σ_d (a_d − b_d)²`` in float64 on the features as given, and every decision is taken on
-those re-measured distances. Duplicated points are therefore at distance exactly 0, equal
-distances compare equal, and the result equals a dense float64 brute force. The fast
-product only has to put the decisive candidates among the first few (``k + 8`` neighbours,
-8 balls), which could fail only if more than 8 *distinct* points were tied with the
-decisive one to within the rounding of the ranking product.
+How it is computed. Nothing of size ``N × N`` is ever held: rows are processed in blocks
+against chunks of the other set. One matrix product on the centred features ranks the
+candidates (in float32 for features of at most float32 precision, float64 otherwise), and
+every decision is either proven by a per-row bound on that product's rounding error or
+taken on distances re-measured directly as ``Σ_d (a_d − b_d)²`` in float64 on the
+features as given. Duplicated points are therefore at distance exactly 0, equal distances
+compare equal, and the result equals a dense float64 brute force for every input —
+including float32 features far from their common centroid, where the product's rounding
+is large and more pairs are re-measured (see :mod:`stochrobust.metrics.density_coverage`
+and the "Exactness" section of the metrics guide).
 
 Set-level results (precision, recall) are 0-d float64 tensors on the features' device (no
 host synchronisation; call ``float()`` for a number); per-point results (radii, realism)
@@ -40,22 +37,14 @@ from typing import NamedTuple
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    StochRobustTypeError,
-    check_features,
-    check_int,
-    check_number,
-)
+from stochrobust._checks import check_features, check_int, check_number
+from stochrobust.metrics._knn import Points, check_k, check_sets, gathered_sq, knn_sq, points
+from stochrobust.metrics.density_coverage import prdc
 
 __all__ = ["PrecisionRecall", "manifold_radii", "precision_recall", "realism_score"]
 
-_EXTRA_NEIGHBOURS = 8
-"""Candidates re-measured beyond the k nearest (guards against float64 near-ties)."""
-
 _BALL_CANDIDATES = 8
-"""Balls re-measured per point in the inside test."""
+"""Balls re-measured per point by :func:`realism_score`."""
 
 
 class PrecisionRecall(NamedTuple):
@@ -67,101 +56,10 @@ class PrecisionRecall(NamedTuple):
     """Share of real points inside the generated manifold, 0-d float64 tensor."""
 
 
-# ---------------------------------------------------------------------------- internals
-class _Points(NamedTuple):
-    """A feature set in the two forms the computation needs."""
-
-    exact: torch.Tensor
-    """The features in float64, as given: every decision is measured on these."""
-    search: torch.Tensor
-    """Centred features in the search precision, for the fast ranking product."""
-    search_sq: torch.Tensor
-    """Squared norms of ``search``, ``(N,)``."""
-
-
-def _points(x: torch.Tensor, centre: torch.Tensor) -> _Points:
-    exact = x.detach().to(torch.float64)
-    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    search = (exact - centre).to(dtype)
-    return _Points(exact, search, search.mul(search).sum(1))
-
-
-def _exact_sq(q: torch.Tensor, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Directly measured squared distances ``‖q_i − x_{idx[i, c]}‖²``, shape ``(b, c)``."""
-    diff = q.unsqueeze(1) - x[idx]
-    return diff.mul_(diff).sum(-1)
-
-
-def _kth_sq_radii(x: _Points, k: int, block_size: int) -> torch.Tensor:
-    """Squared k-NN radii (self excluded), float64 ``(N,)``."""
-    n = x.exact.shape[0]
-    cand = min(k + _EXTRA_NEIGHBOURS, n - 1)
-    bias = x.search_sq.unsqueeze(0)
-    out = x.exact.new_empty(n)
-    for start in range(0, n, block_size):
-        q = x.search[start : start + block_size]
-        b = q.shape[0]
-        # ‖q‖² + ‖x‖² − 2 q·x without the per-row constant ‖q‖²: the same ranking per row.
-        score = torch.addmm(bias, q, x.search.T, alpha=-2.0)
-        score[:, start : start + b].diagonal().fill_(math.inf)  # the point itself, only
-        idx = score.topk(cand, dim=1, largest=False, sorted=False).indices
-        del score
-        exact = _exact_sq(x.exact[start : start + b], x.exact, idx)
-        out[start : start + b] = exact.kthvalue(k, dim=1).values
-    return out
-
-
-def _inside_any_ball(
-    points: _Points, centres: _Points, sq_radii: torch.Tensor, block_size: int
-) -> torch.Tensor:
-    """Whether each point lies in some ball ``‖p − c_j‖² ≤ r_j²`` (ties inside) → (M,) bool."""
-    bias = (centres.search_sq - sq_radii.to(centres.search.dtype)).unsqueeze(0)
-    cand = min(_BALL_CANDIDATES, centres.exact.shape[0])
-    m = points.exact.shape[0]
-    out = torch.empty(m, dtype=torch.bool, device=points.exact.device)
-    for start in range(0, m, block_size):
-        q = points.search[start : start + block_size]
-        # margin_j − ‖q‖² = ‖c_j‖² − r_j² − 2 q·c_j: the deepest balls come first.
-        score = torch.addmm(bias, q, centres.search.T, alpha=-2.0)
-        idx = score.topk(cand, dim=1, largest=False, sorted=False).indices
-        del score
-        exact = _exact_sq(points.exact[start : start + q.shape[0]], centres.exact, idx)
-        out[start : start + q.shape[0]] = (exact <= sq_radii[idx]).any(1)
-    return out
-
-
-def _sets(real: object, fake: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate two feature sets (same dims, same device, real-valued)."""
-    r = check_features(real, "real")
-    f = check_features(fake, "fake")
-    for t, name in ((r, "real"), (f, "fake")):
-        if t.is_complex():
-            raise StochRobustTypeError(
-                f"{name}: expected a real floating-point tensor, got {t.dtype}"
-            )
-    if r.shape[1] != f.shape[1]:
-        raise ShapeError(
-            f"fake: expected feature dimension {r.shape[1]} like real, got shape {tuple(f.shape)}"
-        )
-    if r.device != f.device:
-        raise StochRobustTypeError(
-            f"fake: expected a tensor on {r.device} like real, got one on {f.device}"
-        )
-    return r, f
-
-
 def _centre(r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """Mean of both sets in float64 (distances are translation invariant)."""
     total = r.detach().sum(0, dtype=torch.float64) + f.detach().sum(0, dtype=torch.float64)
     return total / (r.shape[0] + f.shape[0])
-
-
-def _check_k(k: int, n: int, name: str) -> None:
-    if k >= n:
-        raise RangeError(
-            f"k: expected an integer < {n} (the number of points in {name}; the radius "
-            f"excludes the point itself), got {k}"
-        )
 
 
 # ---------------------------------------------------------------------------- public API
@@ -200,9 +98,10 @@ def manifold_radii(feats: torch.Tensor, k: int = 3, block_size: int = 1024) -> t
     """
     x = check_features(feats, "feats")
     kk = check_int(k, "k", minimum=1)
-    _check_k(kk, x.shape[0], "feats")
+    check_k(kk, x.shape[0], "feats")
     blk = check_int(block_size, "block_size", minimum=1)
-    sq = _kth_sq_radii(_points(x, _centre(x, x)), kk, blk)
+    pts = points(x, _centre(x, x))
+    sq = knn_sq(pts, pts, kk, blk, self_shift=0)[:, kk - 1]
     return sq.sqrt().to(x.dtype)
 
 
@@ -254,18 +153,8 @@ def precision_recall(
         >>> tuple(float(v) for v in precision_recall(real, real))
         (1.0, 1.0)
     """
-    r, f = _sets(real, fake)
-    kk = check_int(k, "k", minimum=1)
-    _check_k(kk, r.shape[0], "real")
-    _check_k(kk, f.shape[0], "fake")
-    blk = check_int(block_size, "block_size", minimum=1)
-    centre = _centre(r, f)
-    rp, fp = _points(r, centre), _points(f, centre)
-    r_sq = _kth_sq_radii(rp, kk, blk)
-    f_sq = _kth_sq_radii(fp, kk, blk)
-    precision = _inside_any_ball(fp, rp, r_sq, blk).to(torch.float64).mean()
-    recall = _inside_any_ball(rp, fp, f_sq, blk).to(torch.float64).mean()
-    return PrecisionRecall(precision, recall)
+    out = prdc(real, fake, k, block_size)
+    return PrecisionRecall(out.precision, out.recall)
 
 
 def realism_score(
@@ -312,18 +201,18 @@ def realism_score(
         >>> realism_score(real, torch.tensor([[0.5], [4.0], [2.0]]), k=1).tolist()
         [2.0, 0.5, inf]
     """
-    r, f = _sets(real, fake)
+    r, f = check_sets(real, fake)
     kk = check_int(k, "k", minimum=1)
-    _check_k(kk, r.shape[0], "real")
+    check_k(kk, r.shape[0], "real")
     blk = check_int(block_size, "block_size", minimum=1)
     keep = check_number(keep_fraction, "keep_fraction", low=0.0, high=1.0, low_inclusive=False)
     centre = _centre(r, f)
-    rp, fp = _points(r, centre), _points(f, centre)
-    r_sq = _kth_sq_radii(rp, kk, blk)
+    rp, fp = points(r, centre), points(f, centre)
+    r_sq = knn_sq(rp, rp, kk, blk, self_shift=0)[:, kk - 1]
     if keep < 1.0:
         n_keep = max(1, math.ceil(keep * r_sq.shape[0]))
         order = torch.sort(r_sq, stable=True).indices[:n_keep]
-        rp = _Points(rp.exact[order], rp.search[order], rp.search_sq[order])
+        rp = Points(rp.exact[order], rp.search[order], rp.search_sq[order], rp.norm[order])
         r_sq = r_sq[order]
     r_sq_search = r_sq.to(rp.search.dtype)
     tiny = torch.finfo(rp.search.dtype).tiny
@@ -338,7 +227,7 @@ def realism_score(
         best = (r_sq_search / d_sq).topk(cand, dim=1).indices
         del partial, d_sq
         idx = torch.cat([best, nearest], dim=1)
-        exact = _exact_sq(fp.exact[start : start + q.shape[0]], rp.exact, idx)
+        exact = gathered_sq(fp.exact[start : start + q.shape[0]], rp.exact, idx)
         ratio = torch.where(exact > 0, r_sq[idx] / exact, math.inf)
         out[start : start + q.shape[0]] = ratio.amax(1).sqrt()
     return out.to(f.dtype)
