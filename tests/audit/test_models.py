@@ -178,6 +178,7 @@ def test_the_malicious_files_do_execute_when_unpickled(evil) -> None:
     assert evil.marker.exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_malicious_pickles_never_execute(evil, arch_file) -> None:
     attempts = [
         lambda: load_model(str(evil.torch_save())),  # MODEL
