@@ -237,7 +237,11 @@ def _load(args: argparse.Namespace, device: torch.device) -> object:
 
 
 def _header(args: argparse.Namespace, est: Estimator, rep: AuditReport) -> str:
-    kind = f"stochastic, seed shape {est.seed_shape}" if est.is_stochastic else "deterministic"
+    kind = "deterministic"
+    if est.is_stochastic:
+        kind = "stochastic, " + (
+            "its own seed sampler" if est.seed_shape is None else f"seed shape {est.seed_shape}"
+        )
     return (
         f"stochrobust audit of {args.model} ({kind}) on {len(rep.names)} inputs of shape "
         f"{rep.input_shape} from {args.input}\n"

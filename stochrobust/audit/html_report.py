@@ -35,7 +35,7 @@ PER_INPUT_COLUMNS = ("index", "name", "value", "root", "output_psnr", "input_psn
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1300px}
 table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;
-font-size:13px}th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
+font-size:13px;max-width:380px;overflow-wrap:anywhere}th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.worst{background:#fff3e0}img{max-width:100%}figure{margin:0 0 18px}
 figcaption{font-size:13px;color:#555}.grid{display:flex;gap:32px;flex-wrap:wrap}"""
 
@@ -118,9 +118,13 @@ def _worst_rows(
         panels: list[tuple[str, np.ndarray, str | None]] = [
             ("y", src, None),
             (f"0.5 + {scale:.3g}·δ", _image(0.5 + scale * dk[j] / data_range, 1.0), None),  # type: ignore[list-item]
-            ("G(y, z₁)", clean, None),
-            ("G(y + δ, z₁)", pert, None),
-            ("|G(y+δ) − G(y)| (RMS over seeds)", heat.sqrt().cpu().numpy(), "magma"),
+            ("G(y, z₁)" if std is not None else "G(y)", clean, None),
+            ("G(y + δ, z₁)" if std is not None else "G(y + δ)", pert, None),
+            (
+                "|G(y+δ, z) − G(y, z)| (RMS over seeds)" if std is not None else "|G(y+δ) − G(y)|",
+                heat.sqrt().cpu().numpy(),
+                "magma",
+            ),
         ]
         if std is not None:
             panels.append(("per-pixel std", std[j].double().mean(0).cpu().numpy(), "viridis"))
@@ -129,7 +133,8 @@ def _worst_rows(
         parts.append(
             f'<figure><img src="{name}" alt="input {i}"><figcaption>input '
             f"{html.escape(rep.label(i))}: eq. 6 value {float(rep.value[i]):.4g}; the heat map's "
-            f"sum of squares at these seeds is {float(heat.sum()):.4g}; eq. 9 PSNR "
+            f"sum of squares{' at these seeds' if std is not None else ''} is "
+            f"{float(heat.sum()):.4g}; eq. 9 PSNR "
             f"{float(rep.output_psnr[i]):.2f} dB; AI-PSNR {float(rep.input_psnr[i]):.2f} dB"
             "</figcaption></figure>"
         )
@@ -219,10 +224,11 @@ def write_report(
 <p>{len(report.names)} inputs of shape {report.input_shape}; ε = {report.eps:.4g} on the
 {report.ball} ball (worst-case AI-PSNR {report.ai_psnr:.2f} dB); eq. 6 is the same-seed
 sensitivity E<sub>z</sub>‖G(y+δ, z) − G(y, z)‖² at the maximiser δ (Ohayon et al. 2023).</p>
-<div class="grid"><div><h2>Settings</h2>{settings}</div><div><h2>Aggregate</h2>{agg}
-<img src="histogram.png" alt="histogram of the eq. 6 values"></div></div>
 <h2>Most sensitive inputs</h2>
 {"".join(figures)}
+<div class="grid"><div><h2>Aggregate</h2>{agg}</div><div><h2>Per-input eq. 6 values</h2>
+<img src="histogram.png" alt="histogram of the eq. 6 values"></div>
+<div><h2>Settings</h2>{settings}</div></div>
 <h2>Per input</h2>
 {table}
 </body></html>
