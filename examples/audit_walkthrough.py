@@ -82,7 +82,7 @@ def main() -> None:
     net = Denoiser()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     steps = 30 if args.quick else 600
-    for step in range(steps):
+    for _ in range(steps):
         x = train[torch.randint(len(train), (32,), generator=gen)]
         y = x + SIGMA * torch.randn(x.shape, generator=gen)
         loss = (net(y) - x).pow(2).mean()

@@ -132,3 +132,26 @@ def test_model_failures_become_model_errors() -> None:
 def test_solver_is_used() -> None:
     rep = run_audit(lambda t: 2 * t, torch.zeros(2, 3), 0.1, solver=PGD(steps=3), generator=gen())
     assert rep.solver.startswith("PGD(steps=3,")
+
+
+def test_old_spellings_warn_and_still_work() -> None:
+    y = torch.rand(2, 1, 3, 3, generator=gen(5))
+    with pytest.warns(DeprecationWarning, match="norm= is deprecated, use ball="):
+        rep = run_audit(lambda t: 2 * t, inputs=y, eps=0.1, norm="linf", generator=gen())
+    assert rep.ball == "linf"
+    with pytest.warns(DeprecationWarning, match=r"AuditReport.norm is deprecated, use .root"):
+        assert torch.equal(rep.norm, rep.root)
+    est = Estimator(lambda t, z: t + 0.1 * z, seed_shape=(1, 3, 3))
+    with pytest.warns(DeprecationWarning, match="diversity_samples= is deprecated"):
+        rep = run_audit(est, y, 0.1, n_seeds=2, diversity_samples=3, generator=gen())
+    assert rep.diversity is not None
+
+
+def test_delta_is_the_maximiser_and_max_root() -> None:
+    # G(y) = 3y on the L2 ball of radius 0.2: δ on the sphere, root = 0.6 = 3 ‖δ‖
+    y = torch.rand(3, 2, 4, generator=gen(6))
+    rep = run_audit(lambda t: 3 * t, y, 0.2, generator=gen())
+    assert rep.delta.shape == y.shape
+    assert rep.delta.flatten(1).norm(dim=1).tolist() == pytest.approx([0.2] * 3, rel=1e-5)
+    assert rep.exceeding(max_root=0.59) == sorted(range(3), key=lambda i: -float(rep.value[i]))
+    assert rep.exceeding(max_root=0.61) == [] and rep.exceeding() == []
