@@ -136,8 +136,12 @@ def test_solver_is_used() -> None:
 
 def test_old_spellings_warn_and_still_work() -> None:
     y = torch.rand(2, 1, 3, 3, generator=gen(5))
-    with pytest.warns(DeprecationWarning, match="norm= is deprecated, use ball="):
+    with pytest.warns(DeprecationWarning) as record:
         rep = run_audit(lambda t: 2 * t, inputs=y, eps=0.1, norm="linf", generator=gen())
+    assert {str(w.message) for w in record} == {
+        "run_audit: inputs= is deprecated, use y=",
+        "run_audit: norm= is deprecated, use ball=",
+    }
     assert rep.ball == "linf"
     with pytest.warns(DeprecationWarning, match=r"AuditReport.norm is deprecated, use .root"):
         assert torch.equal(rep.norm, rep.root)
