@@ -70,8 +70,8 @@ def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "audit",
         help="audit a model's sensitivity at given inputs",
         description=(
-            "Measure a model's worst-case sensitivity (Ohayon et al. 2023, eqs. 6, 7, 9) at "
-            "given inputs: a table, --json, and an HTML report with --report DIR."
+            "Measure a model's worst-case sensitivity (Ohayon et al. 2023, eqs. 6, 7, 9)\n"
+            "at given inputs: a table, --json, and an HTML report with --report DIR."
         ),
     )
     add_arguments(p_audit)

@@ -320,7 +320,9 @@ def _hint(exc: BaseException, args: argparse.Namespace) -> str:
         return " (hint: a stochastic model G(y, z) needs --seed-shape C,H,W)"
     if "positional argument" in text and "were given" in text and args.seed_shape:
         return " (hint: the model takes no seed: drop --seed-shape)"
-    if "Expected input at" in text and "shape[0]" in text:
+    if ("Expected input at" in text and "shape[0]" in text) or (  # torch.export with a
+        "Guard failed" in text and "size()[0]" in text  # static batch size, torch < / ≥ 2.10
+    ):
         return " (hint: export the model with a dynamic batch dimension, torch.export.Dim)"
     return ""
 

@@ -102,6 +102,23 @@ def test_seed_hint_and_exported_batch_hint(capsys, model_module, npy) -> None:
     assert "(hint: the model takes no seed: drop --seed-shape)" in one_line_error(status, err)
 
 
+def test_static_batch_export_gets_a_hint(capsys, tmp_path, npy) -> None:
+    net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    program = torch.export.export(net, (torch.rand(1, 1, 8, 8),))  # batch size fixed to 1
+    torch.export.save(program, str(tmp_path / "static.pt2"))
+    status, _, err = audit(capsys, str(tmp_path / "static.pt2"), "--input", npy, "--steps", "2")
+    assert "(hint: export the model with a dynamic batch dimension" in one_line_error(status, err)
+
+
+def test_help_says_what_runs_code(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert info.value.code == 0
+    assert "IMPORT AND EXECUTE the module's code" in text
+    assert "use archives from trusted sources only" in text and "weights_only=True" in text
+
+
 def test_max_norm_bounds_the_root(capsys, model_module, npy) -> None:
     # G(y) = y / 2 on the L2 ball of radius 0.1: root = eq. 2 = 0.05 for every input
     base = [f"{model_module}:scale", "--input", npy, "--eps", "0.1", "--steps", "3"]
