@@ -7,6 +7,7 @@ two photos scikit-learn ships and writes what a user of a restoration codebase h
   (plain ``torch.save``; the audit reads it with ``weights_only=True``);
 - ``denoiser.pt2``: the same network as a ``torch.export`` archive (dynamic batch);
 - ``noisy_tiles/``: 12 held-out noisy tiles as PNG files (the audit's inputs);
+- ``denoiser_examples.png``: noisy, denoised and clean held-out tiles;
 - ``disk_y.npy``: 64 observations ``Y = X⁽¹⁾`` of the disk toy problem of
   ``stochrobust demo``, for auditing the demo's own estimators.
 
@@ -64,6 +65,21 @@ def sine_disk_50() -> nn.Module:
     return SineDisk(50.0)
 
 
+def _plot_tiles(path: Path, *rows: torch.Tensor) -> None:
+    """Noisy, denoised and clean held-out tiles, one row each."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1.6 * rows[0].shape[0], 1.7 * len(rows)), layout="constrained")
+    for r, (label, row) in enumerate(zip(("noisy y", "G(y)", "clean x"), rows, strict=True)):
+        for c, tile in enumerate(row):
+            ax = fig.add_subplot(len(rows), row.shape[0], r * row.shape[0] + c + 1)
+            ax.imshow(tile.permute(1, 2, 0).numpy())
+            ax.set_axis_off()
+            if c == 0:
+                ax.set_title(label, fontsize=9, loc="left")
+    fig.savefig(path, dpi=80)
+
+
 def main() -> None:
     from _photos import load_photos, split_tiles  # only the script needs the photos
     from PIL import Image
@@ -94,7 +110,8 @@ def main() -> None:
     y = (x + SIGMA * torch.randn(x.shape, generator=gen)).clamp(0, 1)
     y = (y * 255).round() / 255  # what the PNG files hold
     with torch.no_grad():
-        mse_in, mse_out = (y - x).pow(2).mean().item(), (net(y) - x).pow(2).mean().item()
+        denoised = net(y).clamp(0, 1)
+    mse_in, mse_out = (y - x).pow(2).mean().item(), (denoised - x).pow(2).mean().item()
     torch.save({"model": net.state_dict(), "step": steps, "sigma": SIGMA}, out / "denoiser.pt")
     batch = torch.export.Dim("batch", min=1, max=65536)
     program = torch.export.export(net, (y[:2],), dynamic_shapes=({0: batch},))
@@ -108,6 +125,7 @@ def main() -> None:
     import numpy as np
 
     np.save(out / "disk_y.npy", y_disk.numpy().astype(np.float32))
+    _plot_tiles(out / "denoiser_examples.png", y[:6], denoised[:6], x[:6])
     summary = {"steps": steps, "held_out_mse_noisy": mse_in, "held_out_mse_denoised": mse_out}
     (out / "walkthrough.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))

@@ -117,7 +117,7 @@ def _worst_rows(
         heat = diff[j].double().pow(2).sum(dim=1).mean(dim=0)
         panels: list[tuple[str, np.ndarray, str | None]] = [
             ("y", src, None),
-            (f"0.5 + {scale:.3g}·δ", _image(0.5 + scale * dk[j] / data_range, 1.0), None),  # type: ignore[list-item]
+            (f"0.5 + {scale:.3g}·δ", _image(0.5 + scale * dk[j], 1.0), None),  # type: ignore[list-item]
             ("G(y, z₁)" if std is not None else "G(y)", clean, None),
             ("G(y + δ, z₁)" if std is not None else "G(y + δ)", pert, None),
             (

@@ -368,9 +368,10 @@ def load_model(
     dev = torch.device(device)
     kind = model_source(spec)
     if weights is not None and kind not in ("module", "file"):
+        what = {"export": "torch.export archive", "torchscript": "TorchScript file"}
         raise ModelError(
-            f"--weights: expected a module:factory or file.py:factory MODEL, got a {kind} "
-            "file (it holds its own weights)"
+            f"--weights: expected a module:factory or file.py:factory MODEL, got a "
+            f"{what.get(kind, kind + ' file')} ({spec!r})"
         )
     if kind == "export":
         return _load_export(Path(spec), dev)
@@ -382,6 +383,9 @@ def load_model(
             "architecture as package.module:factory or file.py:factory with --weights "
             f"{spec}"
         )
+    if kind == "unknown" and spec.endswith(".py"):
+        raise ModelError(f"MODEL: expected 'path/to/file.py:factory' for a Python file, got "
+                         f"{spec!r} (name the factory after a colon)")  # fmt: skip
     if kind == "unknown":
         raise ModelError(
             f"MODEL: expected a torch.export (.pt2) or TorchScript archive, got {spec!r} "

@@ -52,6 +52,7 @@ def test_file_factory_is_imported_by_path_without_touching_sys_path(arch_file) -
         ("just_a_name", ModelError, "expected a .pt2 / TorchScript file, 'package.module"),
         ("models/net.pt", FileNotFoundError, "no such model file: 'models/net.pt'"),
         ("nowhere/arch.py:make", FileNotFoundError, "no such factory file"),
+        ("{m}.py", ModelError, "expected 'path/to/file.py:factory' for a Python file"),
     ],
 )  # fmt: skip
 def test_model_errors_are_one_line(model_module, spec, error, match) -> None:
@@ -118,7 +119,7 @@ def test_weights_errors_are_one_line(tmp_path, arch_file, arch_net) -> None:
 @jit_deprecated
 def test_weights_need_a_factory(tmp_path, pt2_archive) -> None:
     torch.save({}, tmp_path / "w.pt")
-    with pytest.raises(ModelError, match="--weights: expected a module:factory"):
+    with pytest.raises(ModelError, match="--weights: expected a module:factory .* torch.export"):
         load_model(str(pt2_archive), weights=tmp_path / "w.pt")
 
 
