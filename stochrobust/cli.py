@@ -6,7 +6,8 @@ Subcommands:
         (precision/recall and eq. 6 sensitivity of deterministic vs stochastic estimators);
         writes ``results.json`` and PNG figures to ``DIR`` (default ``./stochrobust-demo``).
     ``stochrobust version``  print the library and torch versions.
-    ``stochrobust audit``    audit a model file's sensitivity at given inputs.
+    ``stochrobust audit MODEL --input PATH``  audit a model's sensitivity at given inputs
+        (exit 0 pass, 1 above a bound, 2 any error; see :mod:`stochrobust.audit.command`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,14 @@ def _add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
     from stochrobust.audit.command import add_arguments
 
-    p_audit = sub.add_parser("audit", help="audit a model's sensitivity at given inputs")
+    p_audit = sub.add_parser(
+        "audit",
+        help="audit a model's sensitivity at given inputs",
+        description=(
+            "Measure a model's worst-case sensitivity (Ohayon et al. 2023, eqs. 6, 7, 9)\n"
+            "at given inputs: a table, --json, and an HTML report with --report DIR."
+        ),
+    )
     add_arguments(p_audit)
     p_audit.set_defaults(func=run)
 

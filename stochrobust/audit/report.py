@@ -15,21 +15,17 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import torch
 
-from stochrobust._checks import (
-    ModelError,
-    ShapeError,
-    StochRobustError,
-    check_batch,
-    check_int,
-    check_positive,
-)
+from stochrobust._checks import check_batch, check_int, check_positive
+from stochrobust.errors import ModelError, ShapeError, StochRobustError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.metrics.diversity import per_pixel_std
 from stochrobust.sensitivity.sensitivity import sensitivity_at
@@ -37,6 +33,30 @@ from stochrobust.sensitivity.solvers import Solver, default_solver
 from stochrobust.testing._report import worst_ai_psnr
 
 __all__ = ["AuditReport", "run_audit"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _renamed(**old_to_new: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Accept 0.1 keyword spellings for one release, with a DeprecationWarning."""
+
+    def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def inner(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    warnings.warn(
+                        f"{fn.__name__}: {old}= is deprecated, use {new}=",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return inner
+
+    return wrap
 
 
 def _f(v: float) -> float | str:
@@ -50,11 +70,12 @@ class AuditReport:
 
     Attributes:
         value: ``(N,)`` eq. 6 value (squared; eq. 2 squared for a deterministic model).
-        norm: ``(N,)`` its square root (eq. 2 for a deterministic model).
+        root: ``(N,)`` its square root (eq. 2 for a deterministic model).
+        delta: ``(N, *input_shape)`` the maximiser found for each input (CPU).
         output_psnr: ``(N,)`` eq. 9 PSNR in dB (``inf``: the outputs did not move).
         input_psnr: ``(N,)`` AI-PSNR ``PSNR(y + δ, y)`` at the maximiser.
-        lipschitz: ``(N,)`` Lipschitz lower bound ``norm / ‖δ‖₂``.
-        diversity: ``(N,)`` mean per-pixel std over ``diversity_samples`` samples, or
+        lipschitz: ``(N,)`` Lipschitz lower bound ``root / ‖δ‖₂``.
+        diversity: ``(N,)`` mean per-pixel std over ``n_diversity_seeds`` samples, or
             ``None`` for a deterministic model.
         eps: the radius.
         ai_psnr: the worst-case AI-PSNR the radius allows.
@@ -69,12 +90,13 @@ class AuditReport:
     Examples:
         >>> rep = run_audit(lambda y: 2 * y, torch.rand(3, 1, 4, 4), 0.1,
         ...                 generator=torch.Generator().manual_seed(0))
-        >>> [round(v, 3) for v in rep.norm.tolist()], round(rep.aggregate()["max_lipschitz"], 3)
+        >>> [round(v, 3) for v in rep.root.tolist()], round(rep.aggregate()["max_lipschitz"], 3)
         ([0.2, 0.2, 0.2], 2.0)
     """
 
     value: torch.Tensor
-    norm: torch.Tensor
+    root: torch.Tensor
+    delta: torch.Tensor
     output_psnr: torch.Tensor
     input_psnr: torch.Tensor
     lipschitz: torch.Tensor
@@ -89,12 +111,18 @@ class AuditReport:
     input_shape: tuple[int, ...]
     settings: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def norm(self) -> torch.Tensor:
+        """Deprecated spelling of :attr:`root` (0.1); warns ``DeprecationWarning``."""
+        warnings.warn("AuditReport.norm is deprecated, use .root", DeprecationWarning, 2)
+        return self.root
+
     def aggregate(self) -> dict[str, Any]:
         """Aggregate figures over the inputs.
 
         Returns:
             ``r_tilde`` (eq. 7, mean eq. 6 value), ``sqrt_r_tilde`` ([O23] Table 3),
-            ``mean_norm`` (eq. 3 for a deterministic model), ``mean_output_psnr`` (eq. 9),
+            ``mean_root`` (eq. 3 for a deterministic model), ``mean_output_psnr`` (eq. 9),
             ``max_value`` with ``argmax_value``, ``min_input_psnr``, ``max_lipschitz``
             and ``mean_diversity`` (``None`` when deterministic).
 
@@ -109,7 +137,7 @@ class AuditReport:
         return {
             "r_tilde": r_tilde,
             "sqrt_r_tilde": math.sqrt(max(r_tilde, 0.0)),
-            "mean_norm": float(self.norm.double().mean()),
+            "mean_root": float(self.root.double().mean()),
             "mean_output_psnr": float(self.output_psnr.double().mean()),
             "max_value": float(v[worst]),
             "argmax_value": worst,
@@ -120,21 +148,30 @@ class AuditReport:
             ),
         }
 
-    def exceeding(self, max_value: float) -> list[int]:
-        """Indices of the inputs whose eq. 6 value exceeds ``max_value``, worst first.
+    def exceeding(
+        self, max_value: float | None = None, *, max_root: float | None = None
+    ) -> list[int]:
+        """Indices of the inputs above a bound (``value > max_value`` or ``root > max_root``).
 
         Args:
-            max_value: the bound on the (squared) eq. 6 value.
+            max_value: the bound on the (squared) eq. 6 value, or ``None``.
+            max_root: the bound on its square root (eq. 2 for deterministic models), or
+                ``None``.
 
         Returns:
-            The indices.
+            The indices, worst (largest value) first.
 
         Examples:
             >>> rep = run_audit(lambda y: y, torch.zeros(2, 4), 0.1)
-            >>> rep.exceeding(0.001), rep.exceeding(0.1)   # eq. 6 = 0.01 at both inputs
-            ([0, 1], [])
+            >>> rep.exceeding(0.001), rep.exceeding(0.1), rep.exceeding(max_root=0.05)
+            ([0, 1], [], [0, 1])
         """
-        over = torch.nonzero(self.value > max_value).flatten()
+        above = torch.zeros_like(self.value, dtype=torch.bool)
+        if max_value is not None:
+            above |= self.value > max_value
+        if max_root is not None:
+            above |= self.root > max_root
+        over = torch.nonzero(above).flatten()
         order = torch.argsort(self.value[over].double(), descending=True, stable=True)
         return [int(i) for i in over[order].tolist()]
 
@@ -157,7 +194,7 @@ class AuditReport:
                     "index": i,
                     "name": name,
                     "value": _f(float(self.value[i])),
-                    "norm": _f(float(self.norm[i])),
+                    "root": _f(float(self.root[i])),
                     "output_psnr": _f(float(self.output_psnr[i])),
                     "input_psnr": _f(float(self.input_psnr[i])),
                     "lipschitz_lower_bound": _f(float(self.lipschitz[i])),
@@ -170,7 +207,7 @@ class AuditReport:
         settings = {
             "eps": self.eps,
             "ai_psnr": _f(self.ai_psnr),
-            "norm": self.ball,
+            "ball": self.ball,
             "n_seeds": self.n_seeds,
             "solver": self.solver,
             "stochastic": self.stochastic,
@@ -188,6 +225,11 @@ class AuditReport:
 
         Returns:
             The label.
+
+        Examples:
+            >>> rep = run_audit(lambda y: y, torch.zeros(2, 3), 0.1, names=["0", "b.png"])
+            >>> rep.label(0), rep.label(1)
+            ('0', '1: b.png')
         """
         return str(i) if self.names[i] == str(i) else f"{i}: {self.names[i]}"
 
@@ -221,7 +263,7 @@ class AuditReport:
         for i in order:
             cells = [
                 f"{float(self.value[i]):.4g}",
-                f"{float(self.norm[i]):.4g}",
+                f"{float(self.root[i]):.4g}",
                 f"{float(self.output_psnr[i]):.2f}",
                 f"{float(self.input_psnr[i]):.2f}",
                 f"{float(self.lipschitz[i]):.4g}",
@@ -236,7 +278,7 @@ class AuditReport:
             f"aggregate over {n} inputs:",
             f"  R~ = mean eq. 6 value (eq. 7)       {a['r_tilde']:.4g}",
             f"  sqrt(R~) ([O23] Table 3)            {a['sqrt_r_tilde']:.4g}",
-            f"  mean sqrt(eq. 6) (eq. 3 if determ.) {a['mean_norm']:.4g}",
+            f"  mean sqrt(eq. 6) (eq. 3 if determ.) {a['mean_root']:.4g}",
             f"  mean eq. 9 output PSNR              {a['mean_output_psnr']:.2f} dB",
             f"  max eq. 6 value                     {a['max_value']:.4g} "
             f"(input {self.label(a['argmax_value'])})",
@@ -248,7 +290,7 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator) -> None:
+def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator | None) -> None:
     """One forward pass on the first input, turning a crash of the model into ModelError."""
     try:
         with torch.no_grad():
@@ -263,43 +305,47 @@ def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator) -> None:
         ) from exc
 
 
+@_renamed(inputs="y", model_or_estimator="estimator", norm="ball",
+          diversity_samples="n_diversity_seeds")  # fmt: skip
 def run_audit(
-    model_or_estimator: Estimator | Callable[..., torch.Tensor],
-    inputs: torch.Tensor,
+    estimator: Estimator | Callable[..., torch.Tensor],
+    y: torch.Tensor,
     eps: float,
     *,
-    norm: str = "l2",
+    ball: str = "l2",
     n_seeds: int = 10,
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
     batch_size: int = 16,
-    diversity_samples: int = 8,
+    n_diversity_seeds: int = 8,
     names: Sequence[str] | None = None,
     data_range: float = 1.0,
 ) -> AuditReport:
-    """Audit a model's robustness at ``inputs`` (the engine of ``stochrobust audit``).
+    """Audit a model's robustness at the inputs ``y`` (the engine of ``stochrobust audit``).
 
     For each chunk of ``batch_size`` inputs: one attack
     (:func:`~stochrobust.sensitivity.sensitivity_at`) and, for a stochastic estimator,
-    ``diversity_samples`` fused samples for :func:`~stochrobust.metrics.per_pixel_std`.
+    ``n_diversity_seeds`` fused samples for :func:`~stochrobust.metrics.per_pixel_std`.
     The Lipschitz lower bound is taken at the attack's maximiser ``δ`` —
     ``sqrt(eq. 6) / ‖δ‖₂``, what :func:`~stochrobust.sensitivity.local_lipschitz` returns
-    for that ``δ`` — so no second attack is run.
+    for that ``δ`` — so no second attack is run. The 0.1 keywords ``inputs``, ``norm`` and
+    ``diversity_samples`` still work and warn ``DeprecationWarning``.
 
     Args:
-        model_or_estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
-        inputs: ``(N, *in_shape)``, finite.
+        estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
+        y: the inputs ``(N, *in_shape)``, finite.
         eps: the radius, ``> 0``.
-        norm: the ball.
+        ball: ``"l2"`` (the paper's), ``"linf"`` or ``"l1"``.
         n_seeds: seeds per input for eq. 6 (stochastic estimators).
         solver: the attack (default :func:`~stochrobust.sensitivity.default_solver`).
-        generator: random generator (seeds, starts, diversity samples).
+        generator: random generator (seeds, starts, diversity samples); ``None`` uses
+            torch's global generator.
         box: ``(lo, hi)`` constraint on ``y + δ`` or ``None``.
         batch_size: inputs per attack (bounds memory; ``≥ 1``).
-        diversity_samples: samples per input for the per-pixel std (``≥ 2``).
+        n_diversity_seeds: seeds per input for the per-pixel std (``≥ 2``).
         names: one name per input (default ``"0"``, ``"1"``, ...).
-        data_range: peak value of the inputs and outputs.
+        data_range: peak-to-peak value range of the inputs and outputs (for the PSNRs).
 
     Returns:
         An :class:`AuditReport`.
@@ -310,7 +356,7 @@ def run_audit(
         RangeError, ShapeError, NonFiniteError, StochRobustTypeError: invalid arguments.
 
     Shape:
-        - ``inputs``: ``(N, *in_shape)``; report tensors: ``(N,)``.
+        - ``y``: ``(N, *in_shape)``; report tensors: ``(N,)``, ``delta`` like ``y``.
 
     References:
         [O23] eqs. 6, 7, 9; [O24] (Lipschitz lower bound).
@@ -320,52 +366,46 @@ def run_audit(
         >>> est = sr.Estimator(lambda y, z: y + 0.1 * z, seed_shape=(1, 4, 4))
         >>> rep = run_audit(est, torch.rand(2, 1, 4, 4), 0.1, n_seeds=4,
         ...                 generator=torch.Generator().manual_seed(0))
-        >>> rep.stochastic, rep.diversity is not None, round(float(rep.norm[0]), 3)
+        >>> rep.stochastic, rep.diversity is not None, round(float(rep.root[0]), 3)
         (True, True, 0.1)
     """
-    est = as_estimator(model_or_estimator)
-    y = check_batch(inputs, "inputs")
+    est = as_estimator(estimator)
+    y = check_batch(y, "y")
     e = check_positive(eps, "eps")
     chunk = check_int(batch_size, "batch_size", minimum=1)
-    n_div = check_int(diversity_samples, "diversity_samples", minimum=2)
-    used = default_solver(norm) if solver is None else solver
-    gen = torch.Generator().manual_seed(0) if generator is None else generator
+    n_div = check_int(n_diversity_seeds, "n_diversity_seeds", minimum=2)
+    used = default_solver(ball) if solver is None else solver
     label = list(names) if names is not None else [str(i) for i in range(y.shape[0])]
     if len(label) != y.shape[0]:
         raise ShapeError(f"names: expected {y.shape[0]} names, got {len(label)}")
-    _probe(est, y, gen)
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("v", "n", "o", "i", "l", "d")}
+    _probe(est, y, generator)
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("v", "r", "x", "o", "i", "l", "d")}
     n_used = 1
     for start in range(0, y.shape[0], chunk):
         part = y[start : start + chunk]
         res = sensitivity_at(
-            est, part, e, norm=norm, n_seeds=n_seeds, solver=used, generator=gen, box=box,
-            data_range=data_range,
+            est, part, e, norm=ball, n_seeds=n_seeds, solver=used, generator=generator,
+            box=box, data_range=data_range,
         )  # fmt: skip
         n_used = res.n_seeds
         step = res.delta.flatten(1).norm(dim=1)
         parts["v"].append(res.value)
-        parts["n"].append(res.norm)
+        parts["r"].append(res.norm)
+        parts["x"].append(res.delta)
         parts["o"].append(res.output_psnr)
         parts["i"].append(res.input_psnr)
         parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
         if est.is_stochastic:
             with torch.no_grad():
-                parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=gen)))
+                parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=generator)))
     shape = tuple(int(s) for s in y.shape[1:])
+
+    def cat(key: str) -> torch.Tensor:
+        return torch.cat(parts[key]).detach().cpu()
+
     return AuditReport(
-        value=torch.cat(parts["v"]).detach().cpu(),
-        norm=torch.cat(parts["n"]).detach().cpu(),
-        output_psnr=torch.cat(parts["o"]).detach().cpu(),
-        input_psnr=torch.cat(parts["i"]).detach().cpu(),
-        lipschitz=torch.cat(parts["l"]).detach().cpu(),
-        diversity=torch.cat(parts["d"]).detach().cpu() if parts["d"] else None,
-        eps=e,
-        ai_psnr=worst_ai_psnr(shape, e, norm, data_range),
-        ball=norm,
-        n_seeds=n_used,
-        solver=repr(used),
-        stochastic=est.is_stochastic,
-        names=label,
-        input_shape=shape,
-    )
+        value=cat("v"), root=cat("r"), delta=cat("x"), output_psnr=cat("o"),
+        input_psnr=cat("i"), lipschitz=cat("l"), diversity=cat("d") if parts["d"] else None,
+        eps=e, ai_psnr=worst_ai_psnr(shape, e, ball, data_range), ball=ball, n_seeds=n_used,
+        solver=repr(used), stochastic=est.is_stochastic, names=label, input_shape=shape,
+    )  # fmt: skip

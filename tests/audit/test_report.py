@@ -22,7 +22,7 @@ def test_linear_closed_forms() -> None:
     c, eps, n = 0.5, 0.2, 3 * 4 * 4
     y = torch.rand(5, 3, 4, 4, dtype=torch.float64, generator=gen())
     rep = run_audit(lambda t: c * t, y, eps, generator=gen(), batch_size=2)
-    assert rep.norm.tolist() == pytest.approx([c * eps] * 5, rel=1e-9)
+    assert rep.root.tolist() == pytest.approx([c * eps] * 5, rel=1e-9)
     assert rep.value.tolist() == pytest.approx([(c * eps) ** 2] * 5, rel=1e-9)
     assert rep.lipschitz.tolist() == pytest.approx([c] * 5, rel=1e-9)
     assert rep.output_psnr.tolist() == pytest.approx([10 * math.log10(n / (c * eps) ** 2)] * 5)
@@ -49,7 +49,7 @@ def test_matches_sensitivity_at_and_local_lipschitz() -> None:
 
 def test_linf_ball_ai_psnr() -> None:
     # L-inf radius eps: the worst MSE is eps², AI-PSNR = -20·log10(eps)
-    rep = run_audit(lambda t: t, torch.rand(2, 1, 3, 3), 0.01, norm="linf", generator=gen())
+    rep = run_audit(lambda t: t, torch.rand(2, 1, 3, 3), 0.01, ball="linf", generator=gen())
     assert rep.ai_psnr == pytest.approx(40.0)
     assert rep.input_psnr.tolist() == pytest.approx([40.0, 40.0], abs=1e-3)
 
@@ -64,11 +64,11 @@ def test_stochastic_diversity_closed_form() -> None:
         return z
 
     est = Estimator(lambda y, z: y + s * z, seed_sampler=signs)
-    rep = run_audit(est, torch.rand(3, 1, 4, 4), 0.1, n_seeds=4, diversity_samples=8,
+    rep = run_audit(est, torch.rand(3, 1, 4, 4), 0.1, n_seeds=4, n_diversity_seeds=8,
                     generator=gen())  # fmt: skip
     assert rep.stochastic and rep.n_seeds == 4
     assert rep.diversity.tolist() == pytest.approx([s * math.sqrt(8 / 7)] * 3, rel=1e-5)
-    assert rep.norm.tolist() == pytest.approx([0.1] * 3, rel=1e-5)  # the seed cancels
+    assert rep.root.tolist() == pytest.approx([0.1] * 3, rel=1e-5)  # the seed cancels
 
 
 def test_stochastic_diversity_matches_per_pixel_std() -> None:
@@ -76,7 +76,7 @@ def test_stochastic_diversity_matches_per_pixel_std() -> None:
     est = Estimator(lambda y, z: net(torch.cat([y, z], 1)), seed_shape=(1, 5, 5))
     y = torch.rand(2, 1, 5, 5, generator=gen(3))
     g = gen(4)
-    rep = run_audit(est, y, 0.1, n_seeds=3, diversity_samples=6, generator=g)
+    rep = run_audit(est, y, 0.1, n_seeds=3, n_diversity_seeds=6, generator=g)
     # replay: probe (1 sample of input 0), attack, then the diversity samples
     g2 = gen(4)
     with torch.no_grad():
@@ -93,7 +93,7 @@ def test_table_json_and_exceeding() -> None:
     rep = run_audit(lambda t: t, y, 0.1, generator=gen(), names=["a", "b", "c"])
     # give the three inputs different sensitivities (0.01, 0.09, 0.04) to check the ordering
     rep.value = rep.value * eps**2
-    rep.norm = rep.norm * eps
+    rep.root = rep.root * eps
     assert rep.exceeding(0.02) == [1, 2]
     assert rep.exceeding(1.0) == []
     table = rep.format_table(max_rows=2)
@@ -132,3 +132,30 @@ def test_model_failures_become_model_errors() -> None:
 def test_solver_is_used() -> None:
     rep = run_audit(lambda t: 2 * t, torch.zeros(2, 3), 0.1, solver=PGD(steps=3), generator=gen())
     assert rep.solver.startswith("PGD(steps=3,")
+
+
+def test_old_spellings_warn_and_still_work() -> None:
+    y = torch.rand(2, 1, 3, 3, generator=gen(5))
+    with pytest.warns(DeprecationWarning) as record:
+        rep = run_audit(lambda t: 2 * t, inputs=y, eps=0.1, norm="linf", generator=gen())
+    assert {str(w.message) for w in record} == {
+        "run_audit: inputs= is deprecated, use y=",
+        "run_audit: norm= is deprecated, use ball=",
+    }
+    assert rep.ball == "linf"
+    with pytest.warns(DeprecationWarning, match=r"AuditReport.norm is deprecated, use .root"):
+        assert torch.equal(rep.norm, rep.root)
+    est = Estimator(lambda t, z: t + 0.1 * z, seed_shape=(1, 3, 3))
+    with pytest.warns(DeprecationWarning, match="diversity_samples= is deprecated"):
+        rep = run_audit(est, y, 0.1, n_seeds=2, diversity_samples=3, generator=gen())
+    assert rep.diversity is not None
+
+
+def test_delta_is_the_maximiser_and_max_root() -> None:
+    # G(y) = 3y on the L2 ball of radius 0.2: δ on the sphere, root = 0.6 = 3 ‖δ‖
+    y = torch.rand(3, 2, 4, generator=gen(6))
+    rep = run_audit(lambda t: 3 * t, y, 0.2, generator=gen())
+    assert rep.delta.shape == y.shape
+    assert rep.delta.flatten(1).norm(dim=1).tolist() == pytest.approx([0.2] * 3, rel=1e-5)
+    assert rep.exceeding(max_root=0.59) == sorted(range(3), key=lambda i: -float(rep.value[i]))
+    assert rep.exceeding(max_root=0.61) == [] and rep.exceeding() == []

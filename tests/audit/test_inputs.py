@@ -8,68 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from stochrobust import Estimator, ModelError, NonFiniteError, ShapeError, StochRobustTypeError
-from stochrobust.audit import load_inputs, load_model
-from stochrobust.audit.loading import parse_shape
-
-
-# ---------------------------------------------------------------- models
-def test_factory_module_and_dotted_attribute(model_module) -> None:
-    model = load_model(f"{model_module}:scale")
-    assert model(torch.ones(1, 2)).tolist() == [[0.5, 0.5]]
-    assert isinstance(load_model(f"{model_module}:conv"), torch.nn.Module)
-    est = load_model("torch.nn:Identity")
-    assert isinstance(est, torch.nn.Identity)
-
-
-def test_factory_may_return_an_estimator(tmp_path, monkeypatch) -> None:
-    (tmp_path / "est_factory_mod.py").write_text(
-        "import torch, stochrobust as sr\n"
-        "def make():\n    return sr.Estimator(torch.nn.Conv2d(1, 1, 1), seed_shape=(1, 2, 2))\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    est = load_model("est_factory_mod:make")
-    assert isinstance(est, Estimator) and est.is_stochastic
-
-
-@pytest.mark.filterwarnings("ignore:.*jit.*deprecated:FutureWarning")
-def test_torchscript_file(tmp_path) -> None:
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU())
-    path = tmp_path / "net.pt"
-    torch.jit.script(net).save(str(path))
-    loaded = load_model(str(path))
-    x = torch.rand(2, 1, 5, 5)
-    assert torch.allclose(loaded(x), net(x))
-
-
-@pytest.mark.parametrize(
-    ("spec", "error", "match"),
-    [
-        (
-            "{m}:failing",
-            ModelError,
-            r"factory '{m}:failing' failed: RuntimeError: weights not found \(second line\)",
-        ),
-        ("{m}:not_a_model", ModelError, "to return a model .* got int 42"),
-        ("{m}:VALUE", ModelError, "to be a callable factory, got int 3"),
-        ("{m}:missing", ModelError, "has no attribute 'missing'"),
-        ("no_such_module_xyz:make", ModelError, "cannot import module 'no_such_module_xyz'"),
-        ("just_a_name", ModelError, "expected 'package.module:factory' or a TorchScript file"),
-        ("models/net.pt", FileNotFoundError, "no such TorchScript file: 'models/net.pt'"),
-    ],
-)
-def test_model_errors_are_one_line(model_module, spec, error, match) -> None:
-    with pytest.raises(error, match=match.format(m=model_module)) as info:
-        load_model(spec.format(m=model_module))
-    assert "\n" not in str(info.value)
-
-
-def test_a_file_that_is_not_torchscript(tmp_path) -> None:
-    path = tmp_path / "weights.pt"
-    torch.save({"w": torch.zeros(2)}, path)
-    with pytest.raises(ModelError, match="expected a TorchScript file"):
-        load_model(str(path))
+from stochrobust import NonFiniteError, ShapeError, StochRobustTypeError
+from stochrobust.audit import load_inputs
+from stochrobust.audit.inputs import parse_shape
 
 
 # ---------------------------------------------------------------- tensors
@@ -84,10 +25,10 @@ def test_pt_and_npy(tmp_path) -> None:
 
 def test_uint8_and_half_are_converted(tmp_path) -> None:
     np.save(tmp_path / "u8.npy", np.array([[0, 51, 255]], dtype=np.uint8))
-    got, _ = load_inputs(tmp_path / "u8.npy")
+    got, _ = load_inputs(tmp_path / "u8.npy", batch_dim=True)
     assert got.dtype == torch.float32 and got[0].tolist() == pytest.approx([0.0, 0.2, 1.0])
     torch.save(torch.ones(2, 3, dtype=torch.float16), tmp_path / "h.pt")
-    assert load_inputs(tmp_path / "h.pt")[0].dtype == torch.float32
+    assert load_inputs(tmp_path / "h.pt", batch_dim=True)[0].dtype == torch.float32
 
 
 def test_pickled_objects_are_refused(tmp_path) -> None:
@@ -111,7 +52,7 @@ def test_pickled_objects_are_refused(tmp_path) -> None:
         (
             np.zeros(5, dtype=np.float32),
             ShapeError,
-            r"expected a non-empty batch .* got shape \(5,\)",
+            r"--batch-dim: expected a tensor of at least 2 dimensions .* got shape \(5,\)",
         ),
         (np.zeros((0, 3), dtype=np.float32), ShapeError, r"got shape \(0, 3\)"),
         (np.array([[1.0, math.nan]]), NonFiniteError, "1 NaN and 0 Inf"),
@@ -123,8 +64,8 @@ def test_pickled_objects_are_refused(tmp_path) -> None:
 def test_bad_tensors(tmp_path, array, error, match) -> None:
     np.save(tmp_path / "a.npy", array)
     with pytest.raises(error, match=match) as info:
-        load_inputs(tmp_path / "a.npy")
-    assert "\n" not in str(info.value) and "--input" in str(info.value)
+        load_inputs(tmp_path / "a.npy", batch_dim=True)
+    assert "\n" not in str(info.value) and "--" in str(info.value)
 
 
 def test_bad_paths(tmp_path) -> None:
@@ -134,7 +75,7 @@ def test_bad_paths(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"expected a \.pt/\.pth tensor, a \.npy array"):
         load_inputs(tmp_path / "x.txt")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no PNG images"):
+    with pytest.raises(FileNotFoundError, match="no images"):
         load_inputs(tmp_path / "empty")
     (tmp_path / "broken.npy").write_bytes(b"not numpy")
     with pytest.raises(ValueError, match="could not load"):
@@ -179,7 +120,7 @@ def test_png_folder_mismatched_sizes_one_line(tmp_path) -> None:
         load_inputs(folder)
     assert "\n" not in str(info.value)
     (folder / "b.png").write_bytes(b"\x89PNG broken")
-    with pytest.raises(ValueError, match="cannot read PNG 'b.png'"):
+    with pytest.raises(ValueError, match="cannot read image 'b.png'"):
         load_inputs(folder)
 
 
@@ -189,3 +130,39 @@ def test_parse_shape() -> None:
     for bad in ("", "3,,4", "a", "3,0"):
         with pytest.raises(ShapeError, match="s: expected"):
             parse_shape(bad, "s")
+
+
+@pytest.mark.parametrize(
+    ("shape", "batch_dim", "expected"),
+    [
+        ((2, 3, 4, 4), None, (2, 3, 4, 4)),  # 4-D: a batch (N, C, H, W)
+        ((3, 4, 4), None, (1, 3, 4, 4)),  # 3-D: one (C, H, W) input, not 3 inputs
+        ((3, 4, 4), True, (3, 4, 4)),  # 3 inputs of shape (4, 4)
+        ((2, 3, 4, 4), False, (1, 2, 3, 4, 4)),  # one 4-D input
+        ((5, 2), True, (5, 2)),
+        ((5, 2), False, (1, 5, 2)),
+        ((7,), False, (1, 7)),
+    ],
+)
+def test_batch_dim_rule(tmp_path, shape, batch_dim, expected) -> None:
+    x = torch.arange(math.prod(shape), dtype=torch.float32).reshape(shape)
+    torch.save(x, tmp_path / "x.pt")
+    got, names = load_inputs(tmp_path / "x.pt", batch_dim=batch_dim)
+    assert tuple(got.shape) == expected and len(names) == expected[0]
+    assert torch.equal(got.flatten(), x.flatten())  # same values, same order
+
+
+@pytest.mark.parametrize("shape", [(5, 2), (7,), (1, 2, 3, 4, 5)])
+def test_other_ranks_are_ambiguous(tmp_path, shape) -> None:
+    np.save(tmp_path / "a.npy", np.zeros(shape, dtype=np.float32))
+    with pytest.raises(ShapeError, match=r"is ambiguous.*--batch-dim yes.*--batch-dim no") as info:
+        load_inputs(tmp_path / "a.npy")
+    assert "\n" not in str(info.value)
+
+
+def test_single_image_file_is_one_input(tmp_path) -> None:
+    a = np.random.default_rng(2).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    Image.fromarray(a, mode="RGB").save(tmp_path / "one.png")
+    got, names = load_inputs(tmp_path / "one.png")
+    assert names == ["one.png"] and tuple(got.shape) == (1, 3, 5, 7)
+    assert torch.allclose(got[0], torch.from_numpy(a).permute(2, 0, 1).float() / 255)
