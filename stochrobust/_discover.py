@@ -21,6 +21,7 @@ or classes.
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 from collections.abc import Iterator
 
@@ -55,8 +56,11 @@ _PLAIN = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, funct
 
 
 class Discovery:
-    """Result of :func:`find_modules`: the root modules found, and the callable objects met
-    that are not plain functions (whose state introspection may only partly see)."""
+    """Result of :func:`find_modules`: the root modules and the opaque callables found.
+
+    ``opaque`` lists the callable objects met that are not plain functions (whose state
+    introspection may only partly see).
+    """
 
     def __init__(self) -> None:
         self.roots: list[nn.Module] = []
@@ -127,7 +131,7 @@ def _children(obj: object) -> Iterator[object]:
         yield from obj
     elif not isinstance(obj, types.BuiltinFunctionType):
         yield from (getattr(obj, "__dict__", None) or {}).values()
-        call = getattr(type(obj), "__call__", None)
+        call = inspect.getattr_static(type(obj), "__call__", None)
         if isinstance(call, types.FunctionType):
             yield call
 

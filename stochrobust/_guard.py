@@ -343,8 +343,7 @@ def run_model(
         ) from exc
     if not isinstance(out, torch.Tensor):
         raise ModelError(
-            f"{ctx.arg}: expected to return a torch.Tensor in {where}, got "
-            f"{type(out).__name__}"
+            f"{ctx.arg}: expected to return a torch.Tensor in {where}, got {type(out).__name__}"
         )
     if not out.is_floating_point():
         raise ModelError(

@@ -183,9 +183,7 @@ class Estimator:
                     raise StochRobustTypeError(
                         f"modules[{j}]: expected an nn.Module, got {describe(m)}"
                     )
-        self.modules: tuple[nn.Module, ...] | None = (
-            None if modules is None else tuple(modules)
-        )
+        self.modules: tuple[nn.Module, ...] | None = None if modules is None else tuple(modules)
         self.model = model
         self.seed_shape: tuple[int, ...] | None = (
             tuple(seed_shape) if seed_shape is not None else None

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from stochrobust._checks import (
     NonFiniteError,
@@ -18,42 +17,12 @@ from stochrobust._checks import (
     check_int,
     check_number,
     check_probability,
-    frozen,
 )
 
 
 def test_errors_are_builtin_subclasses() -> None:
     assert issubclass(ShapeError, ValueError) and issubclass(ShapeError, StochRobustError)
     assert issubclass(StochRobustTypeError, TypeError)
-
-
-def test_frozen_restores_everything_on_exception() -> None:
-    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout()).train()
-    net[2].eval()
-    net[0].bias.requires_grad_(False)
-    with pytest.raises(KeyError), frozen(net):
-        assert not any(m.training for m in net.modules())
-        assert not any(p.requires_grad for p in net.parameters())
-        raise KeyError("x")
-    assert [m.training for m in net.modules()] == [True, True, True, False]
-    assert net[0].weight.requires_grad and not net[0].bias.requires_grad
-
-
-def test_frozen_handles_bound_methods_and_plain_callables() -> None:
-    net = nn.Linear(2, 2).train()
-    with frozen(net.forward):
-        assert not net.training
-    assert net.training
-    with frozen(lambda x: x):
-        pass
-
-
-def test_frozen_can_keep_mode_or_parameters() -> None:
-    net = nn.Linear(2, 2).train()
-    with frozen(net, eval_mode=False):
-        assert net.training and not net.weight.requires_grad
-    with frozen(net, freeze_parameters=False):
-        assert not net.training and net.weight.requires_grad
 
 
 def test_messages_name_argument_expectation_and_value() -> None:
@@ -75,24 +44,3 @@ def test_messages_name_argument_expectation_and_value() -> None:
         check_eps("a", 2)  # type: ignore[arg-type]
     assert check_eps(torch.tensor([1, 2]), 2).tolist() == [1, 2]
     assert check_number(torch.tensor(0.5), "p") == 0.5
-
-
-def test_frozen_sees_modules_captured_by_closures_and_partials() -> None:
-    import functools
-
-    net = nn.Linear(2, 2).train()
-    other = nn.BatchNorm1d(2).train()
-
-    def inner(y: torch.Tensor) -> torch.Tensor:
-        return other(net(y))
-
-    def outer(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return inner(y + z)
-
-    for fn in (outer, lambda y: net(y), functools.partial(torch.add, net)):
-        with frozen(fn):
-            assert not net.training
-        assert net.training
-    with frozen(outer):
-        assert not other.training and not net.weight.requires_grad
-    assert other.training and net.weight.requires_grad

@@ -2,7 +2,8 @@
 
 Internal: :func:`prepare` validates the public arguments once, wraps the model as an
 :class:`~stochrobust.Estimator`, enters the model-state guard for the whole public call,
-draws the seeds and computes the clean outputs once without gradient. The objectives then evaluate the perturbed outputs through the fused
+draws the seeds and computes the clean outputs once without gradient. The objectives then
+evaluate the perturbed outputs through the fused
 :meth:`~stochrobust.Estimator.forward_seeds` (one model call for all ``B·K`` rows).
 """
 
@@ -95,9 +96,9 @@ def _check_precision(y: torch.Tensor, eps: torch.Tensor, norm: str) -> None:
         )
 
 
-def _checked_inputs(y: object, eps: object, norm: object, data_range: object) -> tuple[
-    torch.Tensor, torch.Tensor, str, float | None
-]:
+def _checked_inputs(
+    y: object, eps: object, norm: object, data_range: object
+) -> tuple[torch.Tensor, torch.Tensor, str, float | None]:
     if torch.is_inference_mode_enabled():
         raise StochRobustError(
             "y: expected a call outside torch.inference_mode(), got one inside it; the "

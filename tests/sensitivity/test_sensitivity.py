@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-
 from itertools import permutations
 
 import pytest
@@ -87,9 +86,7 @@ def test_l1_oracle_general_matrix_default_solver(seed) -> None:
 def test_linf_oracle_diagonal_default_solver() -> None:
     d = torch.tensor([0.5, -2.0, 1.5, 0.1, 3.0], dtype=F64)
     y = torch.randn(4, 5, generator=gen(0), dtype=F64)
-    res = sensitivity_at(
-        lambda v: v * d, y, 0.3, norm="linf", generator=gen(1), data_range=None
-    )
+    res = sensitivity_at(lambda v: v * d, y, 0.3, norm="linf", generator=gen(1), data_range=None)
     assert_oracle(res, 0.3 * d.norm())
 
 
@@ -326,7 +323,10 @@ def test_w2_independent_seeds_and_deterministic_models() -> None:
     z = torch.randn(8, 3, generator=g, dtype=F64).reshape(2, 4, 3)
     z2 = torch.randn(8, 3, generator=g, dtype=F64).reshape(2, 4, 3)
     floor = [
-        min(float((z[b] - z2[b, list(perm)]).pow(2).sum(-1).mean()) for perm in permutations(range(4)))
+        min(
+            float((z[b] - z2[b, list(perm)]).pow(2).sum(-1).mean())
+            for perm in permutations(range(4))
+        )
         for b in range(2)
     ]
     assert not ind.same_seeds and bool((ind.value > 0).all())
