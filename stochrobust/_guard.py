@@ -338,7 +338,8 @@ def run_model(
     except Exception as exc:
         raise ModelError(
             f"{ctx.arg}: expected a model that runs on y of shape {tuple(y.shape)}, dtype "
-            f"{y.dtype}, device {y.device} in {where}, got {type(exc).__name__}: {exc}. "
+            f"{y.dtype}, device {y.device} in {where}, got {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())}. "
             f"Likely fix: {_likely_fix(exc, y, z, ctx)}"
         ) from exc
     if not isinstance(out, torch.Tensor):

@@ -23,13 +23,12 @@ from typing import Any
 import torch
 
 from stochrobust._checks import (
-    ModelError,
     ShapeError,
-    StochRobustError,
     check_batch,
     check_int,
     check_positive,
 )
+from stochrobust._guard import stage
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.metrics.diversity import per_pixel_std
 from stochrobust.sensitivity.sensitivity import sensitivity_at
@@ -249,18 +248,9 @@ class AuditReport:
 
 
 def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator) -> None:
-    """One forward pass on the first input, turning a crash of the model into ModelError."""
-    try:
-        with torch.no_grad():
-            est.sample(y[:1], 1, generator=generator)
-    except StochRobustError:
-        raise
-    except Exception as exc:
-        text = " ".join(str(exc).split())
-        raise ModelError(
-            f"model: expected to run on inputs of shape {tuple(y.shape[1:])} (batch first), "
-            f"got {type(exc).__name__}: {text}"
-        ) from exc
+    """One forward pass on the first input; a crash of the model is a ModelError."""
+    with stage("probe on the first input"), torch.no_grad():
+        est.sample(y[:1], 1, generator=generator)
 
 
 def run_audit(
@@ -333,25 +323,26 @@ def run_audit(
     label = list(names) if names is not None else [str(i) for i in range(y.shape[0])]
     if len(label) != y.shape[0]:
         raise ShapeError(f"names: expected {y.shape[0]} names, got {len(label)}")
-    _probe(est, y, gen)
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("v", "n", "o", "i", "l", "d")}
-    n_used = 1
-    for start in range(0, y.shape[0], chunk):
-        part = y[start : start + chunk]
-        res = sensitivity_at(
-            est, part, e, norm=norm, n_seeds=n_seeds, solver=used, generator=gen, box=box,
-            data_range=data_range,
-        )  # fmt: skip
-        n_used = res.n_seeds
-        step = res.delta.flatten(1).norm(dim=1)
-        parts["v"].append(res.value)
-        parts["n"].append(res.norm)
-        parts["o"].append(res.output_psnr)
-        parts["i"].append(res.input_psnr)
-        parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
-        if est.is_stochastic:
-            with torch.no_grad():
-                parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=gen)))
+    with est.guarded("run_audit", freeze=True, eval_mode=True, arg="model_or_estimator"):
+        _probe(est, y, gen)
+        parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("v", "n", "o", "i", "l", "d")}
+        n_used = 1
+        for start in range(0, y.shape[0], chunk):
+            part = y[start : start + chunk]
+            res = sensitivity_at(
+                est, part, e, norm=norm, n_seeds=n_seeds, solver=used, generator=gen, box=box,
+                data_range=data_range,
+            )  # fmt: skip
+            n_used = res.n_seeds
+            step = res.delta.flatten(1).norm(dim=1)
+            parts["v"].append(res.value)
+            parts["n"].append(res.norm)
+            parts["o"].append(res.output_psnr)
+            parts["i"].append(res.input_psnr)
+            parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
+            if est.is_stochastic:
+                with torch.no_grad():
+                    parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=gen)))
     shape = tuple(int(s) for s in y.shape[1:])
     return AuditReport(
         value=torch.cat(parts["v"]).detach().cpu(),

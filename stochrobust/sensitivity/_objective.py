@@ -26,6 +26,7 @@ from stochrobust._checks import (
     check_finite,
     check_generator,
     check_int,
+    check_positive,
     describe,
 )
 from stochrobust._guard import check_input_rank, stage
@@ -97,7 +98,7 @@ def _check_precision(y: torch.Tensor, eps: torch.Tensor, norm: str) -> None:
 
 
 def _checked_inputs(
-    y: object, eps: object, norm: object, data_range: object
+    y: object, eps: object, norm: object, data_range: object, box: object
 ) -> tuple[torch.Tensor, torch.Tensor, str, float | None]:
     if torch.is_inference_mode_enabled():
         raise StochRobustError(
@@ -107,7 +108,10 @@ def _checked_inputs(
         )
     yt = check_batch_input(y, "y")
     check_finite(yt, "y")
-    r = check_data_range(yt, data_range, "y")
+    # A box declares the inputs' value range itself (checked by check_box).
+    r = check_data_range(yt, data_range if box is None else None, "y")
+    if box is not None and data_range is not None:
+        r = check_positive(data_range, "data_range")
     e = check_eps(eps, yt.shape[0], device=yt.device, dtype=yt.dtype)  # type: ignore[arg-type]
     return yt, e, check_norm(norm), r
 
@@ -137,7 +141,7 @@ def prepare(
     the block is labelled ``"perturbed pass"``). Deterministic estimators get one seed.
     """
     est = as_estimator(estimator)  # type: ignore[arg-type]
-    yt, e, n, r = _checked_inputs(y, eps, norm, data_range)
+    yt, e, n, r = _checked_inputs(y, eps, norm, data_range, box)
     if not allow_zero:
         e = check_eps(e, yt.shape[0], allow_zero=False)
     k = check_int(n_seeds, "n_seeds", minimum=1)

@@ -70,7 +70,7 @@ def _measure(
     generator: torch.Generator | None,
     box: tuple[float, float] | None,
     budget: float | None,
-    data_range: float,
+    data_range: float | None,
     aggregate: str,
 ) -> tuple[SensitivityResult, list[str]]:
     """Run the attack; return the result and the configuration lines of a report."""
@@ -160,7 +160,7 @@ def assert_sensitivity_below(
     norm: str = "l2",
     budget: float | None = None,
     aggregate: Literal["each", "mean"] = "each",
-    data_range: float = 1.0,
+    data_range: float | None = 1.0,
 ) -> SensitivityResult:
     """Assert that the same-seed sensitivity ([O23] eq. 6) stays below a bound.
 
@@ -190,7 +190,8 @@ def assert_sensitivity_below(
         aggregate: ``"each"`` — every input must satisfy the bound (the worst case);
             ``"mean"`` — the batch mean must (eq. 7 for ``max_value``, eq. 3 for
             ``max_norm``).
-        data_range: peak value of the inputs, for the AI-PSNR and eq. 9.
+        data_range: peak value of the inputs, for the AI-PSNR and eq. 9; the inputs are
+            validated against ``[0, data_range]`` (``None``: not images, no check, no PSNR).
 
     Returns:
         The :class:`~stochrobust.sensitivity.SensitivityResult` (e.g. to log it).
@@ -270,7 +271,7 @@ def assert_output_psnr_above(
     norm: str = "l2",
     budget: float | None = None,
     aggregate: Literal["each", "mean"] = "each",
-    data_range: float = 1.0,
+    data_range: float | None = 1.0,
 ) -> SensitivityResult:
     """Assert that the PSNR robustness ([O23] eq. 9) stays above ``min_psnr_db``.
 
@@ -292,7 +293,8 @@ def assert_output_psnr_above(
         budget: factor on the solver's steps (``None``: the session budget).
         aggregate: ``"each"`` (every input) or ``"mean"`` (the batch mean, eq. 9's
             expectation over ``Y``).
-        data_range: peak value of inputs and outputs.
+        data_range: peak value of inputs and outputs (validated as for
+            :func:`assert_sensitivity_below`).
 
     Returns:
         The :class:`~stochrobust.sensitivity.SensitivityResult`.
