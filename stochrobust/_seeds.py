@@ -32,7 +32,7 @@ def tree_map(fn: Callable[..., torch.Tensor], tree: Seeds, *others: Seeds) -> Se
     if isinstance(tree, torch.Tensor):
         return fn(tree, *others)
     if isinstance(tree, Mapping):
-        return {k: tree_map(fn, v, *(o[k] for o in others)) for k, v in tree.items()}  # type: ignore[index]
+        return {k: tree_map(fn, v, *(o[k] for o in others)) for k, v in tree.items()}  # type: ignore[index, call-overload]
     if isinstance(tree, (tuple, list)):
         parts = zip(tree, *others, strict=True)
         return type(tree)(tree_map(fn, v, *rest) for v, *rest in parts)

@@ -67,9 +67,7 @@ def worst_ai_psnr(shape: Sequence[int], eps: float, norm: str, data_range: float
     return psnr_for_eps(tuple(shape), l2, data_range)
 
 
-def eps_line(
-    eps: torch.Tensor, shape: Sequence[int], norm: str, data_range: float | None
-) -> str:
+def eps_line(eps: torch.Tensor, shape: Sequence[int], norm: str, data_range: float | None) -> str:
     """``eps = 0.1 on the l2 ball (worst-case AI-PSNR 34.00 dB for inputs of shape (3, 8, 8))``.
 
     Without a data range (``None``) there is no AI-PSNR: only the radius is reported.
