@@ -3,8 +3,9 @@
 Internal: :func:`find_modules` walks a callable the way the model-state guard needs it
 (see the "Model state" section of ``docs/estimator.md`` for the rules as a table):
 
-- an ``nn.Module`` is a root; its submodules come with it, and its non-module attributes
-  (e.g. the function held by :class:`~stochrobust.consistency.Consistent`) are walked too;
+- an ``nn.Module`` is a root; its submodules come with it, and the non-module attributes
+  of every module whose class is not a built-in ``torch.nn`` layer (e.g. the function held
+  by :class:`~stochrobust.consistency.Consistent`) are walked too;
 - a bound method: its ``__self__``; ``functools.partial``: its function, arguments and
   keywords;
 - a Python function or lambda: its closure cells, its default arguments and the global
@@ -52,6 +53,7 @@ _LEAVES = (
     torch.Generator,
 )
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
+_TORCH_NN = "torch.nn.modules."
 _PLAIN = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
 
 
@@ -64,6 +66,7 @@ class Discovery:
 
     def __init__(self) -> None:
         self.roots: list[nn.Module] = []
+        self.modules: list[nn.Module] = []
         self.opaque: list[str] = []
         self._seen: set[int] = set()
         self._budget = MAX_OBJECTS
@@ -79,7 +82,12 @@ class Discovery:
         if isinstance(obj, nn.Module):
             self.roots.append(obj)
             for sub in obj.modules():
+                if id(sub) in self._seen and sub is not obj:
+                    continue
                 self._seen.add(id(sub))
+                self.modules.append(sub)
+                if type(sub).__module__.startswith(_TORCH_NN):
+                    continue  # built-in layers hold only configuration besides submodules
                 for key, value in vars(sub).items():
                     if key not in _MODULE_INTERNALS and not isinstance(value, _LEAVES):
                         self.visit(value, depth + 1)
@@ -143,7 +151,8 @@ def find_modules(*objects: object) -> Discovery:
         objects: callables (models, estimators, seed samplers) and explicit modules.
 
     Returns:
-        The discovery: ``roots`` (each module once; submodules come with their root) and
+        The discovery: ``roots`` (each module once; submodules come with their root),
+        ``modules`` (every module reached, each once) and
         ``opaque`` (class names of the user callable objects met, other than modules).
 
     Examples:

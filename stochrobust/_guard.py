@@ -108,7 +108,8 @@ def guard(
         eval_mode: put the modules in eval mode.
         freeze: set ``requires_grad=False`` on their parameters.
         buffers: swap their buffers for clones, put back on exit (nothing the call does
-            reaches the caller's running statistics or counters).
+            reaches the caller's running statistics or counters). In eval mode the built-in
+            ``torch.nn`` layers, which never write buffers there, keep theirs (no copy).
         declared: the modules were declared explicitly (``Estimator(modules=...)``): no
             :class:`~stochrobust.GuardWarning` when none is found.
 
@@ -142,7 +143,7 @@ def guard(
         if found.roots and all(id(r) in active for r in found.roots):
             yield ctx
             return
-        with _enter(found.roots, key, flags, frames) as (dtype, device):
+        with _enter(found.roots, found.modules, key, flags, frames) as (dtype, device):
             if ctx.dtype is None:
                 ctx.dtype, ctx.device = dtype, device
                 ctx.roots = found.roots
@@ -155,32 +156,32 @@ def guard(
 @contextlib.contextmanager
 def _enter(
     roots: list[nn.Module],
+    modules: list[nn.Module],
     key: int,
     flags: tuple[bool, bool, bool],
     frames: tuple[_Frame, ...],
 ) -> Iterator[tuple[torch.dtype | None, torch.device | None]]:
     eval_mode, freeze, buffers = flags
     ENTRIES[0] += 1
-    mods: dict[int, nn.Module] = {}
-    for root in roots:
-        for m in root.modules():
-            mods.setdefault(id(m), m)
-    modes = [(m, m.training) for m in mods.values()]
-    params = {id(p): p for m in mods.values() for p in m.parameters(recurse=False)}
+    modes = [(m, m.training) for m in modules]
+    params = {id(p): p for m in modules for p in m._parameters.values() if p is not None}
     grads = [(p, p.requires_grad) for p in params.values()] if freeze else []
     swapped: list[tuple[dict[str, torch.Tensor | None], str, torch.Tensor]] = []
-    token = _FRAMES.set((*frames, _Frame(key, flags, frozenset(mods))))
+    token = _FRAMES.set((*frames, _Frame(key, flags, frozenset(map(id, modules)))))
     try:
-        # Only flags that must change are written (nn.Module.__setattr__ is slow).
+        # Only flags that must change are written, straight into the instance dict (what
+        # nn.Module.train() sets, without the slow nn.Module.__setattr__).
         if eval_mode:
             for m, mode in modes:
                 if mode:
-                    m.training = False
+                    m.__dict__["training"] = False
         for p, req in grads:
             if req:
                 p.requires_grad_(False)
         if buffers:
-            for m in mods.values():
+            for m in modules:
+                if eval_mode and type(m).__module__.startswith("torch.nn.modules."):
+                    continue  # built-in layers never write their buffers in eval mode
                 for name, buf in m._buffers.items():
                     if buf is not None:
                         swapped.append((m._buffers, name, buf))
@@ -192,7 +193,7 @@ def _enter(
             table[name] = buf
         for m, mode in modes:
             if m.training != mode:
-                m.training = mode
+                m.__dict__["training"] = mode
         for p, req in grads:
             if p.requires_grad != req:
                 p.requires_grad_(req)
