@@ -53,60 +53,62 @@ def old_frozen_walk(model: nn.Module) -> None:
             p.requires_grad_(req)
 
 
-def run(quick: bool = False, device: str = "cpu") -> list[dict]:
-    """Rows for the small and the large tree (see the module docstring)."""
-    rows = []
+def measure(label: str, blocks: int, quick: bool, device: str) -> list[dict]:
+    """The rows of one tree."""
     y = torch.rand(4, 8, device=device)
     solver = PGD(steps=10)
-    for label, blocks in (("small", 1), ("large", 150)):
-        net = tree(blocks).to(device)
-        n_modules = len(list(net.modules()))
-        forwards = [0]
+    net = tree(blocks).to(device)
+    n_modules = len(list(net.modules()))
+    forwards = [0]
 
-        def model(v: torch.Tensor, net: nn.Module = net) -> torch.Tensor:
-            forwards[0] += 1
-            return v + net(v)  # residual: a 600-layer stack alone has a vanishing gradient
+    def model(v: torch.Tensor) -> torch.Tensor:
+        forwards[0] += 1
+        return v + net(v)  # residual: a 600-layer stack alone has a vanishing gradient
 
-        def per_forward(v: torch.Tensor, net: nn.Module = net) -> torch.Tensor:
-            old_frozen_walk(net)
-            return v + net(v)
+    def per_forward(v: torch.Tensor) -> torch.Tensor:
+        old_frozen_walk(net)
+        return v + net(v)
 
-        def once() -> object:
-            return sensitivity_at(model, y, 0.1, solver=solver, data_range=None)
+    def once() -> object:
+        return sensitivity_at(model, y, 0.1, solver=solver, data_range=None)
 
-        def old() -> object:
-            old_frozen_walk(net)  # the clean pass's and the attack's entries of 0.1
-            old_frozen_walk(net)
-            return sensitivity_at(per_forward, y, 0.1, solver=solver, data_range=None)
+    def old() -> object:
+        old_frozen_walk(net)  # the clean pass's and the attack's entries of 0.1
+        old_frozen_walk(net)
+        return sensitivity_at(per_forward, y, 0.1, solver=solver, data_range=None)
 
-        start, forwards[0] = _guard.ENTRIES[0], 0
-        once()
-        entries, old_entries = _guard.ENTRIES[0] - start, forwards[0] + 2
+    start = _guard.ENTRIES[0]
+    once()
+    entries, old_entries = _guard.ENTRIES[0] - start, forwards[0] + 2
 
-        def entry(net: nn.Module = net) -> None:
-            with frozen(net):
-                pass
+    def entry() -> None:
+        with frozen(net):
+            pass
 
-        def nested(net: nn.Module = net) -> None:
-            with frozen(net):
-                for _ in range(100):
-                    with frozen(net):
-                        pass
+    def nested() -> None:
+        with frozen(net):
+            for _ in range(100):
+                with frozen(net):
+                    pass
 
-        reps = 3 if quick else 15
-        guard_t = interleaved({"entry": entry, "nested": nested}, reps * 20, device)
-        call_t = interleaved({"once": once, "old": old}, reps, device)
-        tag = f"{label} ({n_modules} modules)"
-        rows += [
-            row(NAME, f"{tag} entries_per_call", entries, target=1),
-            row(NAME, f"{tag} entries_per_call 0.1 pattern", old_entries),
-            row(NAME, f"{tag} entry_us", guard_t["entry"] * 1e6),
-            row(NAME, f"{tag} nested_entry_us", (guard_t["nested"] - guard_t["entry"]) * 1e4),
-            row(NAME, f"{tag} call_ms once per call", call_t["once"] * 1e3),
-            row(NAME, f"{tag} call_ms per forward (0.1)", call_t["old"] * 1e3),
-            row(NAME, f"{tag} per_forward_over_once", call_t["old"] / call_t["once"]),
-        ]
-    return rows
+    reps = 3 if quick else 15
+    guard_t = interleaved({"entry": entry, "nested": nested}, reps * 20, device)
+    call_t = interleaved({"once": once, "old": old}, reps, device)
+    tag = f"{label} ({n_modules} modules)"
+    return [
+        row(NAME, f"{tag} entries_per_call", entries, target=1),
+        row(NAME, f"{tag} entries_per_call 0.1 pattern", old_entries),
+        row(NAME, f"{tag} entry_us", guard_t["entry"] * 1e6),
+        row(NAME, f"{tag} nested_entry_us", (guard_t["nested"] - guard_t["entry"]) * 1e4),
+        row(NAME, f"{tag} call_ms once per call", call_t["once"] * 1e3),
+        row(NAME, f"{tag} call_ms per forward (0.1)", call_t["old"] * 1e3),
+        row(NAME, f"{tag} per_forward_over_once", call_t["old"] / call_t["once"]),
+    ]
+
+
+def run(quick: bool = False, device: str = "cpu") -> list[dict]:
+    """Rows for the small and the large tree (see the module docstring)."""
+    return measure("small", 1, quick, device) + measure("large", 150, quick, device)
 
 
 if __name__ == "__main__":

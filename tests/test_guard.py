@@ -123,7 +123,7 @@ def test_frozen_restores_everything_on_exception() -> None:
     with pytest.raises(KeyError), frozen(net):
         assert not any(m.training for m in net.modules())
         assert not any(p.requires_grad for p in net.parameters())
-        assert net[1].running_mean is not buf  # a clone while guarded
+        assert net[1].running_mean is buf  # a built-in layer in eval mode: no copy needed
         raise KeyError("x")
     assert [m.training for m in net.modules()] == [True, True, True, False]
     assert net[0].weight.requires_grad and not net[0].bias.requires_grad
@@ -136,6 +136,26 @@ def test_frozen_can_keep_mode_or_parameters() -> None:
         assert net.training and not net.weight.requires_grad
     with frozen(net, freeze_parameters=False):
         assert not net.training and net.weight.requires_grad
+
+
+class Counter(nn.Module):
+    """A user module that writes a buffer even in eval mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("seen", torch.zeros(()))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        self.seen += 1
+        return y
+
+
+def test_user_modules_writing_buffers_in_eval_mode_are_protected() -> None:
+    c = Counter()
+    sensitivity_at(lambda y: 2 * c(y), torch.rand(2, 3), 0.1, solver=PGD(steps=3))
+    assert float(c.seen) == 0.0
+    c(torch.zeros(1))  # unguarded: it counts
+    assert float(c.seen) == 1.0
 
 
 def test_buffers_written_inside_the_guard_are_discarded() -> None:
