@@ -232,7 +232,7 @@ def check_data_range(y: torch.Tensor, data_range: object, name: str = "y") -> fl
     if data_range is None:
         return None
     r = check_positive(data_range, "data_range")
-    lo, hi = float(y.min()), float(y.max())
+    lo, hi = float(y.detach().min()), float(y.detach().max())
     if lo < 0 or hi > r:
         raise RangeError(
             f"{name}: expected values in [0, data_range] = [0, {r:g}], got values in "
