@@ -6,7 +6,7 @@ bad input fails early with a message of the form ``"<argument>: expected <what>,
 existing ``except ValueError`` handlers keep working.
 
 The model-state guard lives in :mod:`stochrobust._guard` (public as
-:func:`stochrobust.frozen`).
+:func:`stochrobust.frozen`; re-exported here, its 0.1 location).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
+from stochrobust._guard import frozen
 from stochrobust.errors import (
     ModelError,
     NonFiniteError,
@@ -33,6 +34,7 @@ __all__ = [
     "ShapeError",
     "StochRobustError",
     "StochRobustTypeError",
+    "frozen",
 ]
 
 

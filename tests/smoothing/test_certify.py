@@ -208,6 +208,6 @@ def test_non_finite_model_output() -> None:
     ],
 )
 def test_bad_input(kwargs: dict, error: type[Exception], name: str) -> None:
-    args = {"model": h, "x": torch.zeros(1, 3), "eps": 0.1, "sigma": 0.25} | kwargs
+    args = {"model": h, "y": torch.zeros(1, 3), "eps": 0.1, "sigma": 0.25} | kwargs
     with pytest.raises(error, match=name):
         certify_percentile(**args)

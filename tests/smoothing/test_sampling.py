@@ -152,15 +152,15 @@ def test_non_image_shapes() -> None:
         ({"max_batch": 0}, RangeError, "max_batch"),
         ({"box": (1.0, 0.0)}, RangeError, "box"),
         ({"box": (0.0,)}, StochRobustTypeError, "box"),
-        ({"x": torch.tensor([[math.nan]])}, NonFiniteError, "x"),
-        ({"x": torch.zeros(0, 3)}, ShapeError, "x"),
-        ({"x": [[0.0]]}, StochRobustTypeError, "x"),
+        ({"y": torch.tensor([[math.nan]])}, NonFiniteError, "^y: "),
+        ({"y": torch.zeros(0, 3)}, ShapeError, "^y: "),
+        ({"y": [[0.0]]}, StochRobustTypeError, "^y: "),
         ({"model": 3}, StochRobustTypeError, "model"),
         ({"generator": 3}, StochRobustTypeError, "generator"),
     ],
 )
 def test_bad_input(kwargs: dict, error: type[Exception], name: str) -> None:
-    args = {"model": nn.Identity(), "x": torch.zeros(2, 3), "sigma": 0.1, "n_samples": 3}
+    args = {"model": nn.Identity(), "y": torch.zeros(2, 3), "sigma": 0.1, "n_samples": 3}
     args |= kwargs
     with pytest.raises(error, match=name):
         sample_noisy_outputs(**args)
