@@ -160,7 +160,9 @@ def sensitivity_at(
 
     Args:
         estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)`` (deterministic).
-            Pass the ``nn.Module`` (not a lambda around it) so that its state can be guarded.
+            Any callable holding modules works: they are found through closures,
+            globals, attributes and containers (the "Model state" rules of the estimator
+            guide) and guarded for the whole call.
         y: inputs ``(B, *in_shape)``, finite; never modified.
         eps: radius, a number or a ``(B,)`` tensor, ``≥ 0``.
         norm: the ball, ``"l2"`` (the paper's), ``"linf"`` or ``"l1"``.
