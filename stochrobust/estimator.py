@@ -26,17 +26,17 @@ from stochrobust._checks import (
     ModelError,
     ShapeError,
     StochRobustTypeError,
+    check_batch_input,
     check_callable,
     check_finite,
     check_generator,
     check_int,
-    check_tensor,
     describe,
 )
 from stochrobust._guard import guard, run_model
 from stochrobust._seeds import Seeds, draw, tree_leaves, tree_map
 
-__all__ = ["Estimator", "Seeds", "as_estimator", "check_batch_input"]
+__all__ = ["Estimator", "Seeds", "as_estimator"]
 
 SeedSampler: TypeAlias = Callable[[int, torch.Tensor, "torch.Generator | None"], Seeds]
 
@@ -49,46 +49,6 @@ class _RowSlice:
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
         return t[self.start : self.stop]
-
-
-def check_batch_input(y: object, name: str = "y") -> torch.Tensor:
-    """Check a model input batch ``(B, *in_shape)``: a float tensor, ``B ≥ 1``, ``ndim ≥ 2``.
-
-    A 1-D tensor is refused: stochrobust reads the first dimension as the batch, so a
-    ``(B,)`` tensor would be ``B`` inputs of no size; pass ``y[:, None]`` for ``B`` scalar
-    inputs or ``y[None]`` for one vector input.
-
-    Args:
-        y: the input.
-        name: the public argument name for messages.
-
-    Returns:
-        ``y``.
-
-    Raises:
-        StochRobustTypeError: not a real floating tensor, or an inference tensor.
-        ShapeError: fewer than 2 dimensions or an empty batch.
-
-    Examples:
-        >>> check_batch_input(torch.zeros(2, 3)).shape
-        torch.Size([2, 3])
-    """
-    t = check_tensor(y, name)
-    if t.ndim < 2:
-        raise ShapeError(
-            f"{name}: expected a batch (B, *in_shape) with the batch dimension first and at "
-            f"least 2 dimensions, got shape {tuple(t.shape)} (pass {name}[:, None] for B "
-            f"scalar inputs, or {name}[None] for a single vector input)"
-        )
-    if t.shape[0] == 0:
-        raise ShapeError(f"{name}: expected a non-empty batch (B, ...), got shape {tuple(t.shape)}")
-    if t.is_inference():
-        raise StochRobustTypeError(
-            f"{name}: expected a normal tensor, got an inference tensor (created under "
-            f"torch.inference_mode(), which forbids the gradients attacks need); create it "
-            f"outside inference_mode or pass {name}.clone() from outside it"
-        )
-    return t
 
 
 class Estimator:

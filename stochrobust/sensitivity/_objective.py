@@ -21,6 +21,7 @@ from stochrobust._checks import (
     RangeError,
     StochRobustError,
     StochRobustTypeError,
+    check_batch_input,
     check_data_range,
     check_eps,
     check_finite,
@@ -31,7 +32,7 @@ from stochrobust._checks import (
 )
 from stochrobust._guard import check_input_rank, stage
 from stochrobust._seeds import tree_cat
-from stochrobust.estimator import Estimator, Seeds, as_estimator, check_batch_input
+from stochrobust.estimator import Estimator, Seeds, as_estimator
 from stochrobust.metrics.wasserstein import optimal_assignment
 from stochrobust.sensitivity._ascent import check_box
 from stochrobust.sensitivity.projections import check_norm

@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from stochrobust._checks import (
+    check_batch_input,
     check_finite,
     check_int,
     check_positive,
 )
 from stochrobust._guard import guard, stage
-from stochrobust.estimator import Estimator, check_batch_input
+from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._ascent import check_box
 from stochrobust.sensitivity._objective import (
     SameSeedObjective,

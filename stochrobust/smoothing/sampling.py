@@ -36,6 +36,7 @@ import torch
 from stochrobust._checks import (
     NonFiniteError,
     StochRobustTypeError,
+    check_batch_input,
     check_callable,
     check_finite,
     check_generator,
@@ -48,7 +49,7 @@ from stochrobust._checks import (
 from stochrobust._deprecate import renamed
 from stochrobust._guard import guard
 from stochrobust._seeds import Seeds, draw, tree_map
-from stochrobust.estimator import Estimator, check_batch_input
+from stochrobust.estimator import Estimator
 from stochrobust.smoothing.certificates import percentile_index
 
 __all__ = ["Model", "check_output_box", "sample_noisy_outputs", "smoothed_percentile"]
