@@ -282,3 +282,15 @@ def check_batch_input(y: object, name: str = "y") -> torch.Tensor:
             f"outside inference_mode or pass {name}.clone() from outside it"
         )
     return t
+
+
+def check_model_input(y: object, name: str, data_range: object) -> torch.Tensor:
+    """:func:`check_batch_input`, finiteness and :func:`check_data_range`, naming ``name``.
+
+    For callers whose public argument is not ``y`` (``robustness(data=...)``,
+    ``run_audit(inputs=...)``): validating here first keeps the messages on their name.
+    """
+    t = check_batch_input(y, name)
+    check_finite(t, name)
+    check_data_range(t, data_range, name)
+    return t

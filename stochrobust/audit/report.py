@@ -26,6 +26,7 @@ from stochrobust._checks import (
     ShapeError,
     check_batch,
     check_int,
+    check_model_input,
     check_positive,
 )
 from stochrobust._guard import stage
@@ -315,6 +316,7 @@ def run_audit(
     """
     est = as_estimator(model_or_estimator)
     y = check_batch(inputs, "inputs")
+    check_model_input(y, "inputs", data_range if box is None else None)
     e = check_positive(eps, "eps")
     chunk = check_int(batch_size, "batch_size", minimum=1)
     n_div = check_int(diversity_samples, "diversity_samples", minimum=2)

@@ -16,6 +16,7 @@ from stochrobust._checks import (
     ShapeError,
     StochRobustTypeError,
     check_int,
+    check_model_input,
     check_positive,
     check_probability,
     describe,
@@ -202,6 +203,7 @@ def robustness(
         with est.guarded("robustness", freeze=True, eval_mode=True, arg="estimator"):
             for y in bar:
                 yb = y if device is None else y.to(device)
+                check_model_input(yb, "data", data_range if box is None else None)
                 res = sensitivity_at(
                     est, yb, eps_f, norm=norm, n_seeds=n_seeds, solver=solver,
                     generator=generator, box=box, data_range=data_range,

@@ -25,6 +25,7 @@ from stochrobust._checks import (
     RangeError,
     StochRobustTypeError,
     check_generator,
+    check_model_input,
     check_number,
     check_positive,
     describe,
@@ -76,6 +77,7 @@ def _measure(
     """Run the attack; return the result and the configuration lines of a report."""
     if aggregate not in AGGREGATES:
         raise RangeError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
+    check_model_input(inputs, "inputs", data_range if box is None else None)
     check_generator(generator)
     if solver is not None and not isinstance(solver, Solver):
         raise StochRobustTypeError(
