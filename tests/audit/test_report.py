@@ -120,7 +120,7 @@ def test_inf_psnr_in_json() -> None:
 def test_model_failures_become_model_errors() -> None:
     y = torch.rand(2, 1, 4, 4)
     conv3 = torch.nn.Conv2d(3, 3, 3)
-    with pytest.raises(ModelError, match=r"inputs of shape \(1, 4, 4\).*RuntimeError") as info:
+    with pytest.raises(ModelError, match=r"y of shape \(1, 1, 4, 4\).*RuntimeError") as info:
         run_audit(conv3, y, 0.1)
     assert "\n" not in str(info.value)
     with pytest.raises(ModelError, match="output batch of 2 rows"):
