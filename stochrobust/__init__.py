@@ -57,6 +57,7 @@ _SUBMODULES = (
     "audit",
     "cli",
     "errors",
+    "interop",
 )
 
 if TYPE_CHECKING:  # pragma: no cover
