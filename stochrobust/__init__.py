@@ -100,6 +100,7 @@ _SUBMODULES = (
     "audit",
     "cli",
     "errors",
+    "interop",
 )
 
 if TYPE_CHECKING:  # pragma: no cover
