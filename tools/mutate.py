@@ -88,19 +88,74 @@ def mutated(source: str, mutant: Mutant) -> str:
     return source[:head] + mutant.replace + source[head + len(mutant.find) :]
 
 
-def run_pytest(workdir: Path, paths: list[str], timeout: float) -> tuple[bool, float, str]:
-    """Run pytest on ``paths`` inside ``workdir``; ``(passed, seconds, last output line)``."""
-    env = dict(os.environ, PYTHONPATH=str(workdir), PYTHONDONTWRITEBYTECODE="1")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "--no-header", "-p", "no:cacheprovider"]
+PRELOADED = ("torch", "numpy", "scipy.stats", "scipy.optimize", "scipy.sparse", "hypothesis")
+
+
+def preload() -> None:
+    """Import the heavy third-party modules once, so that forked runs skip their import."""
+    import importlib
+
+    for name in PRELOADED:
+        importlib.import_module(name)
+    import pytest  # noqa: F401
+
+
+def run_pytest(
+    workdir: Path, paths: list[str], timeout: float, fork: bool = True
+) -> tuple[bool, float, str]:
+    """Run pytest on ``paths`` inside ``workdir``; ``(passed, seconds, last output line)``.
+
+    With ``fork`` the run happens in a forked child of this process (which has imported
+    torch & co. but never stochrobust), saving the interpreter start-up per mutant;
+    otherwise in a fresh interpreter.
+    """
+    args = ["-q", "-x", "--no-header", "-p", "no:cacheprovider", *paths]
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [*cmd, *paths], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return False, time.perf_counter() - start, f"timeout after {timeout:.0f} s"
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    return proc.returncode == 0, time.perf_counter() - start, lines[-1] if lines else ""
+    log = workdir / ".mutant-run.log"
+    if not fork:
+        env = dict(os.environ, PYTHONPATH=str(workdir), PYTHONDONTWRITEBYTECODE="1")
+        try:
+            with log.open("w") as out:
+                proc = subprocess.run(
+                    [sys.executable, "-m", "pytest", *args], cwd=workdir, env=env,
+                    stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                )  # fmt: skip
+            ok = proc.returncode == 0
+        except subprocess.TimeoutExpired:
+            return False, time.perf_counter() - start, f"timeout after {timeout:.0f} s"
+    else:
+        pid = os.fork()
+        if pid == 0:  # child: run pytest on the copy and exit without cleanup handlers
+            code = 3
+            try:
+                fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                os.chdir(workdir)
+                sys.path.insert(0, str(workdir))
+                sys.dont_write_bytecode = True
+                import pytest
+
+                code = int(pytest.main(args))
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        deadline = start + timeout
+        status = None
+        while status is None:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw)
+            elif time.perf_counter() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                return False, time.perf_counter() - start, f"timeout after {timeout:.0f} s"
+            else:
+                time.sleep(0.05)
+        ok = status == 0
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return ok, time.perf_counter() - start, lines[-1] if lines else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 below this")
     parser.add_argument("--timeout-factor", type=float, default=4.0)
+    parser.add_argument(
+        "--no-fork", action="store_true", help="a fresh interpreter per run (slower)"
+    )
     args = parser.parse_args(argv)
+    fork = not args.no_fork and hasattr(os, "fork")
 
     mutants, suites = load(args.config)
     if args.only:
@@ -132,17 +191,21 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(src, work / name)
-        baseline: dict[tuple[str, ...], float] = {}
+        if fork:
+            preload()
+        groups: dict[tuple[str, ...], list[str]] = {}
         for m in mutants:
-            key = tuple(suite_for(m, suites))
-            if key in baseline:
-                continue
-            ok, seconds, last = run_pytest(work, list(key), timeout=1800)
+            files = groups.setdefault(tuple(suite_for(m, suites)[:-1]), [])
+            if m.file not in files:
+                files.append(m.file)
+        baseline: dict[tuple[str, ...], float] = {}
+        for key, files in groups.items():
+            ok, seconds, last = run_pytest(work, [*key, *files], timeout=1800, fork=fork)
             if not ok:
                 print(f"baseline fails for {' '.join(key)}: {last}")
                 return 2
             baseline[key] = seconds
-            print(f"baseline {seconds:6.1f} s  {' '.join(key)}")
+            print(f"baseline {seconds:6.1f} s  {' '.join(key)} (+ {len(files)} modules)")
 
         killed: list[Mutant] = []
         survived: list[Mutant] = []
@@ -151,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
             target = work / m.file
             original = target.read_text(encoding="utf-8")
             target.write_text(mutated(original, m), encoding="utf-8")
-            key = tuple(suite_for(m, suites))
+            paths = suite_for(m, suites)
             try:
-                limit = max(60.0, args.timeout_factor * baseline[key])
-                ok, seconds, last = run_pytest(work, list(key), timeout=limit)
+                limit = max(60.0, args.timeout_factor * baseline[tuple(paths[:-1])])
+                ok, seconds, last = run_pytest(work, paths, timeout=limit, fork=fork)
             finally:
                 target.write_text(original, encoding="utf-8")
             status = "survived" if ok else "killed"
