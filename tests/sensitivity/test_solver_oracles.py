@@ -105,6 +105,11 @@ CASES: list[tuple[str, Callable[[], Solver], str, str, float]] = [
     # L1 steepest step moves to the vertex of the largest |∂/∂δᵢ| = the largest |vᵢ|.
     ("PGD", PGD, "rank1", "l1", 1e-9),
     ("PGD", lambda: PGD(steps=10, restarts=10), "general", "l1", 1e-9),
+    # Options: no momentum / short steps are still power iterations; with |vᵢ| all equal
+    # every |∂ᵢ| ties, so a step on the top 6 coordinates is ε·sign(v)/6 (optimal on L1).
+    ("PGD", lambda: PGD(momentum=0.0), "general", "l2", 1e-6),
+    ("PGD", lambda: PGD(steps=40, step_size=1.0, momentum=0.0), "general", "l2", 1e-6),
+    ("PGD", lambda: PGD(l1_topk=6), "rank1-equal", "l1", 1e-9),
     # AdamAscent (lr ≫ ε: every step is a sign step projected back onto the ball): its
     # fixed point is the projection of sign(v), the optimum when |vᵢ| are equal.
     ("AdamAscent", AdamAscent, "rank1-equal", "l2", 1e-9),
@@ -112,6 +117,7 @@ CASES: list[tuple[str, Callable[[], Solver], str, str, float]] = [
     ("AdamAscent", AdamAscent, "rank1", "linf", 1e-9),
     ("AdamAscent", AdamAscent, "diagonal", "linf", 1e-9),
     ("AdamAscent", AdamAscent, "isotropic", "l2", 1e-9),
+    ("AdamAscent", lambda: AdamAscent(restarts=8), "general", "linf", 1e-9),
     # FGSM, one step from the random start u: on the diagonal L∞ problem sign(∇) = sign(u),
     # so the step of ε ends on the vertex; a step of 2ε reaches the vertex from any u
     # (rank one L∞); on L1 a step of 100ε along e_argmax|v| projects onto that vertex;
@@ -122,6 +128,7 @@ CASES: list[tuple[str, Callable[[], Solver], str, str, float]] = [
     ("FGSM", lambda: FGSM(step_size=100.0), "rank1", "l1", 1e-9),
     ("FGSM", lambda: FGSM(step_size=100.0), "rank1", "l2", 1 / 99**2),
     ("FGSM", FGSM, "isotropic", "l2", 1e-9),
+    ("FGSM", lambda: FGSM(step_size=100.0, restarts=8), "general", "l1", 1e-9),
     # BIM: T steps of ε/T along the gradient; when the gradient points away from the centre
     # (isotropic, diagonal on L∞) the total ε carries every start onto the boundary.
     ("BIM", BIM, "diagonal", "linf", 1e-9),
@@ -132,6 +139,8 @@ CASES: list[tuple[str, Callable[[], Solver], str, str, float]] = [
     ("CW", lambda: CW(steps=50), "general", "l2", 5e-3),
     ("CW", lambda: CW(steps=50), "rank1", "l2", 5e-3),
     ("CW", CW, "isotropic", "l2", 1e-9),
+    ("CW", lambda: CW(steps=50, lr=0.02), "general", "l2", 5e-3),
+    ("CW", lambda: CW(steps=50, c=3.0), "general", "l2", 5e-3),
 ]
 
 
@@ -225,3 +234,65 @@ def test_cw_respects_a_binding_box_and_finds_its_corner() -> None:
     )  # fmt: skip
     assert bool((y + res.delta >= 0).all() and (y + res.delta <= 1).all())
     torch.testing.assert_close(res.value, torch.ones(8, dtype=F64), rtol=1e-3, atol=0)
+
+
+def test_restarts_keep_the_best_run_and_help_on_multimodal_problems() -> None:
+    """The first restart replays the single run; the best of four is never worse, and on
+    problems with several local maxima (L1 vertices, L∞ cube vertices, CW's tanh space)
+    strictly better on some row."""
+    cases = [
+        (lambda r: PGD(steps=3, restarts=r), "general", "l1"),
+        (lambda r: FGSM(restarts=r), "general", "l1"),
+        (lambda r: BIM(restarts=r), "general", "l1"),
+        (lambda r: AdamAscent(restarts=r), "general", "linf"),
+        (lambda r: CW(restarts=r), "general", "l2"),
+    ]
+    for make, name, ball in cases:
+        one, _ = run(make(1), name, ball)
+        four, _ = run(make(4), name, ball)
+        assert bool((four >= one).all()), make(1)
+        assert bool((four > one * (1 + 1e-6)).any()), make(1)
+        assert bool((four <= optimum(name, ball) * (1 + 1e-9)).all())
+
+
+@pytest.mark.parametrize(
+    ("make", "ball", "closed"),
+    [
+        pytest.param(lambda: PGD(random_start=False), "l2", "l2", id="PGD-l2"),
+        pytest.param(lambda: FGSM(random_start=False), "linf", "l1", id="FGSM-linf"),
+        pytest.param(lambda: BIM(random_start=False), "linf", "l1", id="BIM-linf"),
+        pytest.param(lambda: BIM(random_start=False), "l1", "linf", id="BIM-l1"),
+        pytest.param(lambda: AdamAscent(random_start=False), "linf", "l1", id="Adam-linf"),
+        pytest.param(lambda: CW(steps=50, random_start=False), "l2", "l2", id="CW-l2"),
+    ],
+)
+def test_random_start_false_starts_at_zero(make, ball, closed) -> None:
+    """A linear objective ``v·δ`` has a gradient at 0; its maximum is ``ε‖v‖_*`` (dual
+    norm: L2 → L2, L∞ → L1, L1 → L∞), reached from δ = 0 along the steepest direction.
+    Without a random start the result does not depend on the generator."""
+    v = V_GENERAL
+    y = torch.full((3, D), 0.5, dtype=F64)
+    runs = [
+        make().maximize(lambda d: d @ v, y, EPS, norm=ball, generator=gen(seed)) for seed in (0, 1)
+    ]
+    assert torch.equal(runs[0].delta, runs[1].delta)
+    order = {"l2": 2.0, "l1": 1.0, "linf": math.inf}[closed]
+    best = EPS * float(torch.linalg.vector_norm(v, ord=order))
+    # CW: regression test — L(0) = 0 once made its scale infinite and every iterate NaN,
+    # so it returned δ = 0 silently.
+    tol = 5e-3 if isinstance(make(), CW) else 1e-9
+    assert bool((runs[0].value >= best * (1 - tol)).all()), (runs[0].value / best).tolist()
+    assert bool((runs[0].value <= best * (1 + 1e-9)).all())
+
+
+def test_cw_is_invariant_to_the_scale_of_the_objective() -> None:
+    """The loss divides by L(δ₀), so scaling the objective by s leaves every iterate and δ
+    unchanged (the documented scale-free ``c``), and scales the value by s."""
+    m = MATRICES["general"]()
+    y = torch.full((4, D), 0.5, dtype=F64)
+    runs = [
+        CW().maximize(lambda d, s=s: s * (d @ m.T).pow(2).sum(1), y, EPS, generator=gen(3))
+        for s in (1.0, 1e-4)
+    ]
+    torch.testing.assert_close(runs[1].delta, runs[0].delta, rtol=1e-7, atol=1e-10)
+    torch.testing.assert_close(runs[1].value, 1e-4 * runs[0].value, rtol=1e-7, atol=0)
