@@ -296,3 +296,66 @@ def test_cw_is_invariant_to_the_scale_of_the_objective() -> None:
     ]
     torch.testing.assert_close(runs[1].delta, runs[0].delta, rtol=1e-7, atol=1e-10)
     torch.testing.assert_close(runs[1].value, 1e-4 * runs[0].value, rtol=1e-7, atol=0)
+
+
+def _smooth_objective(d: torch.Tensor) -> torch.Tensor:
+    """``v·δ + ‖Mδ‖²``: a gradient at δ = 0, so the solvers can start there."""
+    return d @ V_GENERAL + (d @ MATRICES["general"]().T).pow(2).sum(1)
+
+
+def _best_of(iterates: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    values = torch.stack([_smooth_objective(d) for d in iterates])  # (T, B)
+    idx = values.argmax(0)
+    rows = torch.arange(values.shape[1])
+    return torch.stack(iterates)[idx, rows], values[idx, rows]
+
+
+def _project_l2(d: torch.Tensor, eps: float) -> torch.Tensor:
+    return d * torch.clamp(eps / d.norm(dim=1, keepdim=True).clamp_min(1e-300), max=1.0)
+
+
+@pytest.mark.parametrize(("momentum", "step_size"), [(0.0, 0.3), (0.75, 0.3), (0.5, 1.0)])
+def test_pgd_is_the_documented_heavy_ball_iteration(momentum, step_size) -> None:
+    """``δ ← Π(δ + step_size·ε·g/‖g‖ + momentum·(δ − δ_prev))`` from δ = 0, best of the
+    iterates, the last one and its mirror; a hand-written loop from the docstring."""
+    y = torch.zeros(3, D, dtype=F64)
+    eps = 1.5
+    solver = PGD(steps=6, step_size=step_size, momentum=momentum, random_start=False)
+    best = solver.maximize(_smooth_objective, y, eps)
+    delta, prev, seen = y.clone(), y.clone(), []
+    for _ in range(6):
+        seen.append(delta)
+        d = delta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(_smooth_objective(d).sum(), d)
+        move = step_size * eps * g / g.norm(dim=1, keepdim=True) + momentum * (delta - prev)
+        prev, delta = delta, _project_l2(delta + move, eps)
+    seen += [delta, _project_l2(-delta, eps)]
+    ref_delta, ref_value = _best_of(seen)
+    torch.testing.assert_close(best.value, ref_value, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(best.delta, ref_delta, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("lr", "betas", "adam_eps"), [(0.1, (0.9, 0.999), 1e-8), (0.05, (0.5, 0.9), 0.3)]
+)
+def test_adam_ascent_is_torch_adam_with_projection(lr, betas, adam_eps) -> None:
+    """Peer: ``torch.optim.Adam`` on ``−objective`` with the same options, projected onto
+    the ball after every step; best of the iterates and the last one."""
+    y = torch.zeros(3, D, dtype=F64)
+    eps = 0.8
+    solver = AdamAscent(steps=5, lr=lr, betas=betas, adam_eps=adam_eps, random_start=False)
+    best = solver.maximize(_smooth_objective, y, eps)
+    delta = y.clone().requires_grad_(True)
+    opt = torch.optim.Adam([delta], lr=lr, betas=betas, eps=adam_eps)
+    seen = []
+    for _ in range(5):
+        seen.append(delta.detach().clone())
+        opt.zero_grad()
+        (-_smooth_objective(delta).sum()).backward()
+        opt.step()
+        with torch.no_grad():
+            delta.copy_(_project_l2(delta, eps))
+    seen.append(delta.detach().clone())
+    ref_delta, ref_value = _best_of(seen)
+    torch.testing.assert_close(best.value, ref_value, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(best.delta, ref_delta, rtol=1e-10, atol=1e-12)
