@@ -154,3 +154,54 @@ def test_unet_estimator_eval_mode_false_uses_batch_statistics() -> None:
     torch.testing.assert_close(got.flatten(0, 1), ref, rtol=1e-12, atol=1e-12)
     assert float((got - evaluated).abs().max()) > 1e-3
     assert net.training
+
+
+# ---------------------------------------------------------------------------- budgets
+def test_budget_data_range_scales_the_radius() -> None:
+    """``ε = sqrt(numel)·R·10^(−T/20)``: ×4 SR input, 34 dB, ``R = 255`` (8-bit images)."""
+    from stochrobust.sensitivity import eps_for_psnr, psnr_for_eps
+
+    expected = math.sqrt(3 * 16 * 16) * 255.0 * 10 ** (-34 / 20)
+    assert math.isclose(eps_for_psnr((3, 16, 16), 34.0, data_range=255.0), expected)
+    assert math.isclose(psnr_for_eps((3, 16, 16), expected, data_range=255.0), 34.0)
+    assert math.isclose(
+        psnr_for_eps((3, 16, 16), expected, data_range=1.0), 34 - 20 * math.log10(255)
+    )
+
+
+# ---------------------------------------------------------------------------- more options
+def test_consistent_passes_the_seed_and_projects_the_output() -> None:
+    """``Consistent(G, A)(y, z) = P_y(G(A⁺-shaped y, z))`` with nearest upsampling."""
+    from stochrobust.consistency import Consistent
+
+    op = AvgPoolDownsample(2)
+    y = torch.rand(2, 1, 3, 3, generator=gen(14), dtype=F64)
+    z = torch.rand(2, 1, 6, 6, generator=gen(15), dtype=F64)
+    out = Consistent(lambda u, s: torch.tanh(u) + s, op, upsample="nearest")(y, z)
+    up = y.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    expected = torch.tanh(up) + z
+    expected = expected + (y - op.A(expected)).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-11])
+def test_partial_circulant_tol_bounds_the_consistency_residual(tol) -> None:
+    """The pseudo-inverse solve stops at relative residual ``tol``: ``A P(x) ≈ y`` to it."""
+    from stochrobust.consistency import PartialCirculant
+
+    op = PartialCirculant((1, 8, 8), 40, generator=gen(16), tol=tol)
+    x = torch.rand(3, 1, 8, 8, generator=gen(17), dtype=F64)
+    y = op.A(torch.rand(3, 1, 8, 8, generator=gen(18), dtype=F64))
+    residual = (op.A(op.project(x, y)) - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1)
+    assert bool((residual <= 10 * tol).all()), residual.tolist()
+
+
+def test_joint_perceptual_index_squared_is_the_square() -> None:
+    from stochrobust.metrics import joint_perceptual_index
+
+    x = torch.rand(5, 1, 2, 2, generator=gen(19), dtype=F64)
+    x_hat = torch.rand(5, 1, 2, 2, generator=gen(20), dtype=F64)
+    y = x.mean(dim=(2, 3))
+    plain = joint_perceptual_index(x, y, x_hat)
+    torch.testing.assert_close(joint_perceptual_index(x, y, x_hat, squared=True), plain**2)
+    assert float(plain) > 0

@@ -97,7 +97,7 @@ def test_simultaneous_certificate_splits_alpha_over_coordinates_and_sides() -> N
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.7])
 def test_smoothed_percentile_is_the_order_statistic_for_p(p) -> None:
     n = 20
-    out = smoothed_percentile(Counting(), X, 0.3, p, n, generator=gen(3))
+    out = smoothed_percentile(Counting(), X, 0.3, p, n_samples=n, generator=gen(3))
     ordered = replay(X, 0.3, n, 3)
     np.testing.assert_allclose(out.numpy(), ordered[:, math.ceil(p * n) - 1], rtol=1e-12)
 
