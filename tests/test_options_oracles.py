@@ -47,10 +47,10 @@ def test_regularizer_ball_box_and_generator() -> None:
     y = torch.full((4, 3), 0.5, dtype=F64)
     reg = RobustnessRegularizer(0.3, solver=PGD(), **{BALL_KW: "linf"}).eval()
     loss = reg(model, y, gen(1))
-    assert math.isclose(float(loss), 0.09 * float(a.pow(2).sum()), rel_tol=1e-9)
+    assert math.isclose(float(loss.detach()), 0.09 * float(a.pow(2).sum()), rel_tol=1e-9)
     assert torch.equal(loss, reg(model, y, gen(1)))
     boxed = RobustnessRegularizer(0.8, solver=PGD(), box=(0.0, 1.0), **{BALL_KW: "linf"})
-    assert math.isclose(float(boxed.eval()(model, y, gen(1))), 0.25 * 14.0, rel_tol=1e-9)
+    assert math.isclose(float(boxed.eval()(model, y, gen(1)).detach()), 0.25 * 14.0, rel_tol=1e-9)
 
 
 def test_regularizer_paper_toy_radius() -> None:
@@ -63,7 +63,7 @@ def test_regularizer_paper_toy_radius() -> None:
     for eps in (1e-3, 1e-2):
         reg = RobustnessRegularizer.paper_toy(eps).eval()
         assert reg.eps == eps
-        loss = float(reg(model, y, gen(3)))
+        loss = float(reg(model, y, gen(3)).detach())
         assert 0.25 * 4 * eps**2 < loss <= 4 * eps**2 * (1 + 1e-9)
 
 
