@@ -54,13 +54,13 @@ def test_ssim_window_options_match_the_reference(size, sigma, data_range) -> Non
 
 @pytest.mark.parametrize("downsample", [True, False])
 def test_ssim_downsample_of_large_images(downsample) -> None:
-    """400×400: pooled by 2 first when ``downsample`` (the default), not otherwise."""
+    """384×400: pooled by 2 first when ``downsample`` (the default), not otherwise."""
     g = torch.Generator().manual_seed(1)
-    x = torch.rand(1, 1, 400, 400, generator=g, dtype=F64)
+    x = torch.rand(1, 1, 384, 400, generator=g, dtype=F64)
     y = (x + 0.2 * torch.randn(x.shape, generator=g, dtype=F64)).clamp(0, 1)
-    got = ssim(x, y, downsample=downsample)
+    got = ssim(x, y, downsample=downsample, kernel_size=3, kernel_sigma=1.0)
     torch.testing.assert_close(
-        got, reference_ssim(x, y, 1.0, 11, 1.5, down=downsample), rtol=1e-6, atol=1e-8
+        got, reference_ssim(x, y, 1.0, 3, 1.0, down=downsample), rtol=1e-6, atol=1e-8
     )
-    other = reference_ssim(x, y, 1.0, 11, 1.5, down=not downsample)
-    assert float((got - other).abs().max()) > 1e-3  # 1000× the tolerance: the option matters
+    other = reference_ssim(x, y, 1.0, 3, 1.0, down=not downsample)
+    assert float((got - other).abs().max()) > 1e-4  # 100× the tolerance: the option matters
