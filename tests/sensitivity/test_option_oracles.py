@@ -195,6 +195,24 @@ def test_n_seeds_is_the_number_of_seeds_averaged() -> None:
     expected = 0.09 * (1 + z).pow(2).mean(dim=(1, 2))
     torch.testing.assert_close(res.value, expected, rtol=1e-9, atol=0)
     assert res.n_seeds == 7
+    # Eq. 9 is the mean over the seeds of the per-seed PSNR (here they all differ).
+    per_seed = 10 * torch.log10(1.0 / (res.delta.unsqueeze(1) * (1 + z)).pow(2).mean(-1))
+    torch.testing.assert_close(res.output_psnr, per_seed.mean(1), rtol=1e-9, atol=0)
+    assert bool((per_seed.amax(1) - per_seed.amin(1) > 1.0).all())
+
+
+def test_regularizer_loss_is_eq7_with_the_mean_over_seeds() -> None:
+    """``L_R`` of a stochastic estimator is the batch mean of eq. 6 (a mean over K seeds)
+    at the attack's δ: the same as sensitivity_at's value for the same generator state."""
+    from stochrobust.sensitivity import RobustnessRegularizer
+
+    w = torch.nn.Linear(3, 3).double()
+    est = Estimator(lambda y, z: torch.tanh(w(y)) * (1 + z), seed_shape=(3,))
+    y = torch.rand(4, 3, generator=gen(1), dtype=F64)
+    reg = RobustnessRegularizer(0.2, n_seeds=5, solver=PGD(steps=4)).eval()
+    loss = reg(est, y, gen(2))
+    res = sensitivity_at(est, y, 0.2, n_seeds=5, solver=PGD(steps=4), generator=gen(2))
+    torch.testing.assert_close(loss.detach(), res.value.mean(), rtol=1e-10, atol=0)
 
 
 # ---------------------------------------------------------------------------- robustness
