@@ -64,3 +64,24 @@ def test_ssim_downsample_of_large_images(downsample) -> None:
     )
     other = reference_ssim(x, y, 1.0, 3, 1.0, down=not downsample)
     assert float((got - other).abs().max()) > 1e-4  # 100× the tolerance: the option matters
+
+
+@pytest.mark.parametrize("keep_fraction", [0.5, 0.3])
+def test_realism_keeps_the_ceiling_of_the_fraction_of_balls(keep_fraction) -> None:
+    """Seven real points: ``keep_fraction = 0.5`` keeps ``⌈3.5⌉ = 4`` balls, 0.3 keeps 3.
+
+    Brute force: radius = distance to the 2nd nearest other real point; the score of a
+    fake point is the largest radius/distance ratio over the kept (smallest) balls.
+    """
+    from stochrobust.metrics import realism_score
+
+    g = torch.Generator().manual_seed(3)
+    real = torch.randn(7, 2, generator=g, dtype=F64)
+    fake = 2 * torch.randn(9, 2, generator=g, dtype=F64)
+    d_rr = torch.cdist(real, real)
+    d_rr.fill_diagonal_(float("inf"))
+    radii = d_rr.sort(dim=1).values[:, 1]  # k = 2
+    kept = radii.argsort()[: {0.5: 4, 0.3: 3}[keep_fraction]]
+    expected = (radii[kept] / torch.cdist(fake, real[kept])).amax(dim=1)
+    got = realism_score(real, fake, k=2, keep_fraction=keep_fraction)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)
