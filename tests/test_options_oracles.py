@@ -205,3 +205,16 @@ def test_joint_perceptual_index_squared_is_the_square() -> None:
     plain = joint_perceptual_index(x, y, x_hat)
     torch.testing.assert_close(joint_perceptual_index(x, y, x_hat, squared=True), plain**2)
     assert float(plain) > 0
+
+
+def test_is_consistent_counts_the_threshold_itself_as_consistent() -> None:
+    """``PSNR(A x̂, y) ≥ psnr_db``: a residual of exactly 2⁻⁵ with ``data_range = 10·2⁻⁵``
+    gives exactly 20 dB (all numbers binary-exact), which passes at 20 dB, fails above."""
+    from stochrobust.consistency import consistency_psnr, is_consistent
+
+    op = AvgPoolDownsample(2)
+    x_hat = torch.zeros(1, 1, 2, 2, dtype=F64)
+    y = torch.full((1, 1, 1, 1), 2.0**-5, dtype=F64)
+    assert float(consistency_psnr(x_hat, y, op, data_range=10 * 2.0**-5)) == 20.0
+    assert is_consistent(x_hat, y, op, psnr_db=20.0, data_range=10 * 2.0**-5).tolist() == [True]
+    assert is_consistent(x_hat, y, op, psnr_db=20.001, data_range=10 * 2.0**-5).tolist() == [False]
