@@ -260,7 +260,10 @@ def _callables() -> Iterator[tuple[str, Callable[..., object]]]:
 def _defaulted_parameters() -> list[str]:
     out = []
     for qualname, fn in _callables():
-        for param in inspect.signature(fn).parameters.values():
+        params = inspect.signature(fn).parameters
+        for param in params.values():
+            if param.name == "norm" and "ball" in params:
+                continue  # the deprecated 0.1 spelling of `ball` (warns, same meaning)
             if param.default is not inspect.Parameter.empty:
                 out.append(f"{qualname}.{param.name}")
     return sorted(set(out))

@@ -273,7 +273,8 @@ def test_random_start_false_starts_at_zero(make, ball, closed) -> None:
     v = V_GENERAL
     y = torch.full((3, D), 0.5, dtype=F64)
     runs = [
-        make().maximize(lambda d: d @ v, y, EPS, norm=ball, generator=gen(seed)) for seed in (0, 1)
+        make().maximize(lambda d: d @ v, y, EPS, generator=gen(seed), **{BALL_KW: ball})
+        for seed in (0, 1)
     ]
     assert torch.equal(runs[0].delta, runs[1].delta)
     order = {"l2": 2.0, "l1": 1.0, "linf": math.inf}[closed]
