@@ -218,3 +218,13 @@ def test_is_consistent_counts_the_threshold_itself_as_consistent() -> None:
     assert float(consistency_psnr(x_hat, y, op, data_range=10 * 2.0**-5)) == 20.0
     assert is_consistent(x_hat, y, op, psnr_db=20.0, data_range=10 * 2.0**-5).tolist() == [True]
     assert is_consistent(x_hat, y, op, psnr_db=20.001, data_range=10 * 2.0**-5).tolist() == [False]
+
+
+def test_clip_box_uses_the_given_box() -> None:
+    """``y + clip_box(δ, y, box)`` is ``clamp(y + δ, lo, hi)`` for a box other than [0, 1]."""
+    from stochrobust.sensitivity import clip_box
+
+    y = torch.rand(4, 5, generator=gen(21), dtype=F64) - 0.5  # inside [-1, 0.5]
+    delta = 2 * torch.randn(4, 5, generator=gen(22), dtype=F64)
+    out = clip_box(delta, y, box=(-1.0, 0.5))
+    torch.testing.assert_close(y + out, (y + delta).clamp(-1.0, 0.5), rtol=0, atol=1e-15)

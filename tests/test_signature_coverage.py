@@ -109,7 +109,7 @@ COVERED: dict[str, str] = {
     "sensitivity.project_l1.check": f"{OPT}::test_unchecked_ball_projections_equal_the_checked_ones",
     "sensitivity.project_l2.check": f"{OPT}::test_unchecked_ball_projections_equal_the_checked_ones",
     "sensitivity.project_linf.check": f"{OPT}::test_unchecked_ball_projections_equal_the_checked_ones",
-    "sensitivity.clip_box.box": "tests/sensitivity/test_option_oracles.py::test_box_reaches_robustness_and_w2",
+    "sensitivity.clip_box.box": f"{OPT}::test_clip_box_uses_the_given_box",
     "sensitivity.eps_for_psnr.data_range": f"{OPT}::test_budget_data_range_scales_the_radius",
     "sensitivity.psnr_for_eps.data_range": f"{OPT}::test_budget_data_range_scales_the_radius",
     # ------------------------------------------------------------------ smoothing
