@@ -228,3 +228,13 @@ def test_clip_box_uses_the_given_box() -> None:
     delta = 2 * torch.randn(4, 5, generator=gen(22), dtype=F64)
     out = clip_box(delta, y, box=(-1.0, 0.5))
     torch.testing.assert_close(y + out, (y + delta).clamp(-1.0, 0.5), rtol=0, atol=1e-15)
+
+
+def test_blur_eigenvalues_in_float32_match_float64() -> None:
+    """``dtype`` selects the precision of the same eigenvalues (checked in float64 against
+    the dense ``A Aᵀ`` in tests/consistency/test_blur.py)."""
+    op = BlurDownsample(torch.tensor([[1.0, 2.0, 1.0], [0.5, 3.0, 0.5], [1.0, 0.0, 1.0]]), 2)
+    d32 = op.eigenvalues(8, 6, dtype=torch.float32)
+    d64 = op.eigenvalues(8, 6, dtype=torch.float64)
+    assert d32.dtype == torch.float32 and d64.dtype == torch.float64
+    torch.testing.assert_close(d32.double(), d64, rtol=1e-5, atol=1e-6)

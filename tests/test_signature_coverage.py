@@ -174,7 +174,7 @@ COVERED: dict[str, str] = {
     # ------------------------------------------------------------------ consistency
     "consistency.BlurDownsample.__init__.reg": "tests/consistency/test_blur.py::test_tikhonov_regulariser_matches_the_dense_formula",
     "consistency.BlurDownsample.__init__.rtol": "tests/consistency/test_blur.py::test_rank_deficient_kernel_gives_the_moore_penrose_projection",
-    "consistency.BlurDownsample.eigenvalues.dtype": "tests/consistency/test_blur.py::test_rank_deficient_kernel_gives_the_moore_penrose_projection",
+    "consistency.BlurDownsample.eigenvalues.dtype": f"{OPT}::test_blur_eigenvalues_in_float32_match_float64",
     "consistency.Colorization.__init__.weights": f"{OPT}::test_colorization_weights_define_the_operator",
     "consistency.Consistent.__init__.upsample": "tests/consistency/test_projection.py::test_sr_setup_of_the_paper_is_consistent",
     "consistency.Consistent.forward.z": f"{OPT}::test_consistent_passes_the_seed_and_projects_the_output",
