@@ -27,7 +27,7 @@ from stochrobust._checks import (
 from stochrobust.audit.loading import load_inputs, load_model, parse_shape
 from stochrobust.audit.report import AuditReport, run_audit
 from stochrobust.estimator import Estimator, as_estimator
-from stochrobust.sensitivity.projections import NORMS
+from stochrobust.sensitivity.projections import BALLS
 from stochrobust.sensitivity.solvers import PGD, Solver, default_solver
 
 __all__ = ["DEFAULT_AI_PSNR", "add_arguments", "run"]
@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model(y, z) with z ~ N(0, I) of this per-sample shape",
     )  # fmt: skip
     parser.add_argument("--n-seeds", type=int, default=10, metavar="K", help="seeds for eq. 6")
-    parser.add_argument("--norm", choices=NORMS, default="l2", help="the ball (default l2)")
+    parser.add_argument("--norm", choices=BALLS, default="l2", help="the ball (default l2)")
     parser.add_argument("--steps", type=int, metavar="N", help="PGD steps (default 20)")
     parser.add_argument("--json", metavar="OUT", help="write the report as JSON")
     parser.add_argument(

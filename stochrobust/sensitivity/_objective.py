@@ -22,15 +22,15 @@ from stochrobust._checks import (
     check_eps,
     check_generator,
     check_int,
-    describe,
     frozen,
     modules_of,
 )
 from stochrobust.estimator import Estimator, Seeds, as_estimator
 from stochrobust.metrics.wasserstein import optimal_assignment
 from stochrobust.sensitivity._ascent import check_box
-from stochrobust.sensitivity.projections import check_norm
-from stochrobust.sensitivity.solvers import Solver, default_solver
+from stochrobust.sensitivity.projections import check_ball
+from stochrobust.sensitivity.protocol import default_solver
+from stochrobust.sensitivity.solvers import Solver, check_solver_type
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Prepared:
     est: Estimator
     y: torch.Tensor
     eps: torch.Tensor
-    norm: str
+    ball: str
     box: tuple[float, float] | None
     solver: Solver
     n_seeds: int
@@ -49,21 +49,17 @@ class Prepared:
     any_active: bool
 
 
-def check_solver(solver: object, norm: str) -> Solver:
-    """``solver`` or the default one for ``norm``; type-checked."""
+def check_solver(solver: object, ball: str) -> Solver:
+    """``solver`` or the default one for ``ball``; type-checked."""
     if solver is None:
-        return default_solver(norm)
-    if not isinstance(solver, Solver):
+        return default_solver(ball)
+    s = check_solver_type(solver)
+    if ball not in s.balls:
         raise StochRobustTypeError(
-            f"solver: expected a stochrobust.sensitivity.Solver (PGD, AdamAscent, ...) or "
-            f"None, got {describe(solver)}"
+            f"solver: expected a solver supporting ball {ball!r}, got {s!r} "
+            f"(supports {s.balls})"
         )
-    if norm not in solver.norms:
-        raise StochRobustTypeError(
-            f"solver: expected a solver supporting norm {norm!r}, got {solver!r} "
-            f"(supports {solver.norms})"
-        )
-    return solver
+    return s
 
 
 def check_output(out: torch.Tensor, what: str) -> None:
@@ -79,7 +75,7 @@ def prepare(
     estimator: object,
     y: object,
     eps: float | torch.Tensor,
-    norm: object,
+    ball: object,
     n_seeds: object,
     solver: object,
     generator: object,
@@ -95,7 +91,7 @@ def prepare(
     est = as_estimator(estimator)  # type: ignore[arg-type]
     yt = check_batch(y, "y")
     e = check_eps(eps, yt.shape[0], device=yt.device, dtype=yt.dtype, allow_zero=allow_zero)
-    n = check_norm(norm)
+    n = check_ball(ball)
     k = check_int(n_seeds, "n_seeds", minimum=1)
     b = check_box(box, yt)
     s = check_solver(solver, n)

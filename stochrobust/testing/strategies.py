@@ -41,7 +41,7 @@ from stochrobust._checks import (
     check_positive,
     describe,
 )
-from stochrobust.sensitivity.projections import check_norm
+from stochrobust.sensitivity.projections import check_ball
 
 __all__ = ["images", "inpainting_masks", "perturbations", "sr_scales_and_images"]
 
@@ -251,7 +251,7 @@ def perturbations(
         ...     assert bool((d.flatten(1).abs().sum(1) <= 0.5).all())
         >>> test_inside()
     """
-    n = check_norm(norm)
+    n = check_ball(norm, "norm")
     e = check_positive(eps, "eps", allow_zero=True)
     if isinstance(shape, int) or not isinstance(shape, Sequence) or len(shape) < 1:
         raise StochRobustTypeError(f"shape: expected a shape (B, ...), got {describe(shape)}")
