@@ -42,6 +42,7 @@ BENCHMARKS = (
     "precision_recall",
     "w2_empirical",
     "l1_projection",
+    "attack_strength",
 )
 
 

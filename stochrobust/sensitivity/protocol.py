@@ -45,6 +45,7 @@ LEVELS: dict[str, int] = {"fast": 24, "default": 100, "thorough": 400}
 """Named budgets: objective evaluations per input."""
 
 _MIN_STEPS = 5
+_MIN_STEPS_L1 = 3
 _FINAL = 4  # the last iterate and its mirror, for the two finalists
 
 
@@ -113,8 +114,12 @@ class Protocol(Solver):
         """The budget in objective evaluations per input."""
         return _budget(self.budget)
 
-    def plan(self) -> tuple[int, int, int]:
+    def plan(self, ball: str = "l2") -> tuple[int, int, int]:
         """``(starts, first-round steps, extra steps of the final round)`` for the budget.
+
+        Args:
+            ball: the ball; on L1 the first round needs only 3 steps (steepest L1 steps
+                jump between vertices and settle in a few steps; more starts matter more).
 
         Returns:
             The plan (see the module docstring).
@@ -124,8 +129,9 @@ class Protocol(Solver):
             ((2, 10, 0), (4, 12, 0), (16, 6, 6))
         """
         e = self.evaluations - _FINAL
+        least = _MIN_STEPS_L1 if ball == "l1" else _MIN_STEPS
         n = 2
-        while (2 * n) * int(math.log2(2 * n)) * _MIN_STEPS <= e:
+        while (2 * n) * int(math.log2(2 * n)) * least <= e:
             n *= 2
         rounds = int(math.log2(n))
         s = e // (n * rounds)
@@ -148,7 +154,7 @@ class Protocol(Solver):
             (16, 6, 6)
         """
         e = max(2 * _MIN_STEPS + _FINAL, scale_count(self.evaluations, factor))
-        return replace(self, budget=e)
+        return replace(self) if e == self.evaluations else replace(self, budget=e)
 
     def search(self, problem: Problem, generator: torch.Generator | None) -> torch.Tensor:
         """Successive halving over APGD runs (see the module docstring).
@@ -160,7 +166,7 @@ class Protocol(Solver):
         Returns:
             ``(starts, B)`` the best value each start reached.
         """
-        n, steps, extra = self.plan()
+        n, steps, extra = self.plan(problem.ball)
         states = [APGDState.start(problem.start(generator), self.eta) for _ in range(n)]
         ids = torch.arange(n, device=problem.y.device).unsqueeze(1).expand(n, problem.y.shape[0])
         values = torch.full((n, problem.y.shape[0]), float("-inf"), dtype=problem.y.dtype,

@@ -35,9 +35,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from stochrobust.testing.session import (
         current_budget,
         current_seed,
+        current_solver,
         scaled_solver,
         set_budget,
         set_seed,
+        set_solver,
     )
 
 _EXPORTS = {
@@ -48,9 +50,11 @@ _EXPORTS = {
     "assert_certified": "certification",
     "current_budget": "session",
     "current_seed": "session",
+    "current_solver": "session",
     "scaled_solver": "session",
     "set_budget": "session",
     "set_seed": "session",
+    "set_solver": "session",
 }
 
 __all__ = [
@@ -60,10 +64,12 @@ __all__ = [
     "assert_sensitivity_below",
     "current_budget",
     "current_seed",
+    "current_solver",
     "default_generator",
     "scaled_solver",
     "set_budget",
     "set_seed",
+    "set_solver",
 ]
 
 

@@ -35,7 +35,12 @@ from stochrobust.sensitivity.sensitivity import SensitivityResult, sensitivity_a
 from stochrobust.sensitivity.solvers import Solver, check_solver_type
 from stochrobust.testing import _report as rp
 from stochrobust.testing._report import HIDE_ASSERTION_FRAMES as _HIDE_ASSERTION_FRAMES
-from stochrobust.testing.session import current_budget, current_seed, scaled_solver
+from stochrobust.testing.session import (
+    current_budget,
+    current_seed,
+    current_solver,
+    scaled_solver,
+)
 
 __all__ = ["assert_output_psnr_above", "assert_sensitivity_below", "default_generator"]
 
@@ -80,6 +85,8 @@ def _measure(
     check_generator(generator)
     if solver is not None:
         check_solver_type(solver)
+    if solver is None:
+        solver = current_solver()
     base = default_solver(ball) if solver is None else solver
     used = scaled_solver(base, budget)
     gen = default_generator() if generator is None else generator

@@ -27,14 +27,16 @@ __all__ = [
     "current_seed",
     "scaled_solver",
     "scaled_steps",
+    "current_solver",
     "set_budget",
     "set_seed",
+    "set_solver",
 ]
 
 DEFAULT_SEED = 0
 """The seed of the default generator outside pytest (and without ``--stochrobust-seed``)."""
 
-_state = {"budget": 1.0, "seed": DEFAULT_SEED}
+_state: dict[str, object] = {"budget": 1.0, "seed": DEFAULT_SEED, "solver": None}
 
 
 def _check_budget(budget: object) -> float:
@@ -53,7 +55,7 @@ def current_budget() -> float:
         >>> isinstance(current_budget(), float)
         True
     """
-    return float(_state["budget"])
+    return float(_state["budget"])  # type: ignore[arg-type]
 
 
 def current_seed() -> int:
@@ -66,7 +68,7 @@ def current_seed() -> int:
         >>> isinstance(current_seed(), int)
         True
     """
-    return int(_state["seed"])
+    return int(_state["seed"])  # type: ignore[call-overload]
 
 
 def set_budget(budget: float) -> float:
@@ -184,3 +186,61 @@ def scaled_solver(solver: Solver, budget: float | None = None) -> Solver:
     s = check_solver_type(solver)
     b = current_budget() if budget is None else _check_budget(budget)
     return s.scaled(b)
+
+
+def current_solver() -> Solver | None:
+    """The session solver (``--stochrobust-solver`` and friends), or ``None`` for the default.
+
+    Returns:
+        A fresh solver built by :func:`~stochrobust.sensitivity.make_solver`, or ``None``
+        (the assertions then use :func:`~stochrobust.sensitivity.default_solver`).
+
+    Examples:
+        >>> current_solver() is None     # outside pytest, or without --stochrobust-solver
+        True
+    """
+    spec = _state["solver"]
+    if spec is None:
+        return None
+    from stochrobust.sensitivity.protocol import make_solver
+
+    return make_solver(**spec)  # type: ignore[arg-type]
+
+
+def set_solver(
+    name: str | None,
+    *,
+    budget: int | str | None = None,
+    steps: int | None = None,
+    restarts: int | None = None,
+) -> dict[str, object] | None:
+    """Set the session solver (``None``: the default protocol); returns the previous spec.
+
+    Args:
+        name: a name of :data:`~stochrobust.sensitivity.SOLVER_NAMES`, or ``None``.
+        budget: the protocol's budget (evaluations per input or a level name).
+        steps: steps per restart of the other solvers.
+        restarts: restarts of the other solvers.
+
+    Returns:
+        The previous spec (a dict of the arguments of ``make_solver``) or ``None``.
+
+    Raises:
+        RangeError: an unknown name or an option the solver does not take (checked by
+            building it once).
+
+    Examples:
+        >>> previous = set_solver("pgd", steps=40, restarts=4)
+        >>> current_solver()
+        PGD(restarts=4, random_start=True, steps=40, step_size=4.0, momentum=0.75, l1_topk=1, mirror=True)
+        >>> _ = set_solver(None)
+    """
+    previous = _state["solver"]
+    spec: dict[str, object] | None = None
+    if name is not None:
+        spec = {"name": name, "budget": budget, "steps": steps, "restarts": restarts}
+        from stochrobust.sensitivity.protocol import make_solver
+
+        make_solver(**spec)  # type: ignore[arg-type]  # validate now
+    _state["solver"] = spec
+    return previous  # type: ignore[return-value]

@@ -14,10 +14,12 @@ from stochrobust import (
 )
 from stochrobust.metrics import psnr
 from stochrobust.sensitivity import (
+    APGD,
     BIM,
     CW,
     FGSM,
     PGD,
+    Protocol,
     AdamAscent,
     local_lipschitz,
     sensitivity_at,
@@ -194,8 +196,9 @@ def test_box_is_respected() -> None:
 @pytest.mark.parametrize("stochastic", [False, True])
 @pytest.mark.parametrize(
     "solver",
-    [PGD(steps=2), AdamAscent(steps=2), FGSM(), BIM(steps=2), CW(steps=2)],
-    ids=["pgd", "adam", "fgsm", "bim", "cw"],
+    [PGD(steps=2), AdamAscent(steps=2), FGSM(), BIM(steps=2), CW(steps=2), APGD(steps=3),
+     Protocol("fast")],
+    ids=["pgd", "adam", "fgsm", "bim", "cw", "apgd", "protocol"],
 )
 def test_model_state_and_input_untouched_for_every_solver(
     solver, stochastic, stateful_net, state

@@ -56,7 +56,7 @@ def test_robust_disk_passes_erratic_fails_at_same_eps(disk, disk_brute_force, ys
     assert "eps = 0.001 on the l2 ball" in msg
     assert "worst-case AI-PSNR 60.00 dB" in msg  # 20·log10(sqrt(1) / 1e-3)
     assert "n_seeds = 1 (deterministic estimator)" in msg
-    assert "solver = PGD(steps=20" in msg and "seed 0" in msg
+    assert "solver = Protocol(budget='default'" in msg and "seed 0" in msg
     rows = [ln for ln in msg.splitlines() if re.match(r"\s+\[\d+\] ", ln)]
     assert len(rows) == 5 and "... and 3 more inputs above the bound" in msg
     order = torch.argsort(found.root, descending=True, stable=True)[:5].tolist()
@@ -180,10 +180,12 @@ def test_budget_scales_the_solver_and_is_reported(disk, ys) -> None:
     with pytest.raises(AssertionError) as info:
         assert_sensitivity_below(disk(50.0), ys, EPS, max_norm=BOUND_NORM, budget=0.25)
     msg = str(info.value)
-    assert "solver = PGD(steps=5," in msg and "(steps scaled from 20 by the budget 0.25)" in msg
+    assert "solver = Protocol(budget=25," in msg
+    assert "(scaled from Protocol(budget='default', eta=2.0, l1_topk=1) by the budget 0.25)" in msg
+    assert "attack: converged " in msg and "25 evaluations/input, 2 starts" in msg
     previous = set_budget(0.1)
     try:
-        with pytest.raises(AssertionError, match=r"solver = AdamAscent\(steps=1,"):
+        with pytest.raises(AssertionError, match=r"solver = AdamAscent\(restarts=1, random_start=True, steps=1,"):
             assert_sensitivity_below(
                 disk(50.0), ys, EPS, max_norm=BOUND_NORM, solver=AdamAscent(lr=1e-3)
             )
