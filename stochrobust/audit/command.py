@@ -28,7 +28,8 @@ from stochrobust.audit.loading import load_inputs, load_model, parse_shape
 from stochrobust.audit.report import AuditReport, run_audit
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity.projections import BALLS
-from stochrobust.sensitivity.solvers import PGD, Solver, default_solver
+from stochrobust.sensitivity.protocol import SOLVER_NAMES, make_solver
+from stochrobust.sensitivity.solvers import Solver
 
 __all__ = ["DEFAULT_AI_PSNR", "add_arguments", "run"]
 
@@ -69,7 +70,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--n-seeds", type=int, default=10, metavar="K", help="seeds for eq. 6")
     parser.add_argument("--norm", choices=BALLS, default="l2", help="the ball (default l2)")
-    parser.add_argument("--steps", type=int, metavar="N", help="PGD steps (default 20)")
+    parser.add_argument(
+        "--solver", choices=SOLVER_NAMES, default=None,
+        help="the attack (default: protocol, or pgd when --steps/--restarts are given)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget", metavar="B", help="the protocol's budget: fast, default, thorough or "
+        "objective evaluations per input (default: default = 100)",
+    )  # fmt: skip
+    parser.add_argument("--steps", type=int, metavar="N", help="steps of a non-protocol solver")
+    parser.add_argument("--restarts", type=int, metavar="N", help="restarts of that solver")
     parser.add_argument("--json", metavar="OUT", help="write the report as JSON")
     parser.add_argument(
         "--max-sensitivity", type=float, metavar="V",
@@ -98,11 +108,13 @@ def _device(name: str) -> torch.device:
     return dev
 
 
-def _solver(norm: str, steps: int | None) -> Solver:
-    solver = default_solver(norm)
-    if steps is not None and isinstance(solver, PGD):
-        solver.steps = check_int(steps, "--steps", minimum=1)
-    return solver
+def _solver(args: argparse.Namespace) -> Solver:
+    """The attack from --solver/--budget/--steps/--restarts (``make_solver``)."""
+    name = args.solver or ("pgd" if (args.steps, args.restarts) != (None, None) else "protocol")
+    budget = args.budget
+    if isinstance(budget, str) and budget.isdigit():
+        budget = int(budget)
+    return make_solver(name, budget=budget, steps=args.steps, restarts=args.restarts)
 
 
 def _estimator(model: object, seed_shape: str | None) -> Estimator:
@@ -162,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     rep = run_audit(
         est, inputs.to(device), eps, norm=args.norm,
         n_seeds=check_int(args.n_seeds, "--n-seeds", minimum=1),
-        solver=_solver(args.norm, args.steps),
+        solver=_solver(args),
         generator=torch.Generator().manual_seed(check_int(args.seed, "--seed", minimum=0)),
         batch_size=check_int(args.batch_size, "--batch-size", minimum=1),
         diversity_samples=check_int(args.diversity_samples, "--diversity-samples", minimum=2),

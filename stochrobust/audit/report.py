@@ -32,8 +32,9 @@ from stochrobust._checks import (
 )
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.metrics.diversity import per_pixel_std
+from stochrobust.sensitivity.protocol import default_solver
 from stochrobust.sensitivity.sensitivity import sensitivity_at
-from stochrobust.sensitivity.solvers import Solver, default_solver
+from stochrobust.sensitivity.solvers import Solver
 from stochrobust.testing._report import worst_ai_psnr
 
 __all__ = ["AuditReport", "run_audit"]
@@ -339,16 +340,16 @@ def run_audit(
     for start in range(0, y.shape[0], chunk):
         part = y[start : start + chunk]
         res = sensitivity_at(
-            est, part, e, norm=norm, n_seeds=n_seeds, solver=used, generator=gen, box=box,
+            est, part, e, ball=norm, n_seeds=n_seeds, solver=used, generator=gen, box=box,
             data_range=data_range,
         )  # fmt: skip
         n_used = res.n_seeds
         step = res.delta.flatten(1).norm(dim=1)
         parts["v"].append(res.value)
-        parts["n"].append(res.norm)
+        parts["n"].append(res.root)
         parts["o"].append(res.output_psnr)
         parts["i"].append(res.input_psnr)
-        parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
+        parts["l"].append(res.root / step.clamp_min(torch.finfo(step.dtype).tiny))
         if est.is_stochastic:
             with torch.no_grad():
                 parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=gen)))

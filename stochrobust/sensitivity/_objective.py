@@ -56,8 +56,7 @@ def check_solver(solver: object, ball: str) -> Solver:
     s = check_solver_type(solver)
     if ball not in s.balls:
         raise StochRobustTypeError(
-            f"solver: expected a solver supporting ball {ball!r}, got {s!r} "
-            f"(supports {s.balls})"
+            f"solver: expected a solver supporting ball {ball!r}, got {s!r} (supports {s.balls})"
         )
     return s
 

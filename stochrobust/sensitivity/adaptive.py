@@ -90,7 +90,8 @@ class AdamAscent(RestartSolver):
 
         Examples:
             >>> AdamAscent.paper_natural_images()
-            AdamAscent(restarts=1, random_start=True, steps=5, lr=1.0, betas=(0.9, 0.999), adam_eps=1e-08)
+            AdamAscent(restarts=1, random_start=True, steps=5, lr=1.0, betas=(0.9, 0.999),
+            adam_eps=1e-08)
         """
         return cls(steps=5, lr=1.0, betas=(0.9, 0.999))
 

@@ -52,7 +52,9 @@ _FINAL = 4  # the last iterate and its mirror, for the two finalists
 def _budget(budget: object) -> int:
     if isinstance(budget, str):
         if budget not in LEVELS:
-            raise RangeError(f"budget: expected one of {tuple(LEVELS)} or an integer, got {budget!r}")
+            raise RangeError(
+                f"budget: expected one of {tuple(LEVELS)} or an integer, got {budget!r}"
+            )
         return LEVELS[budget]
     if isinstance(budget, bool) or not isinstance(budget, int):
         raise StochRobustTypeError(
@@ -174,9 +176,7 @@ class Protocol(Solver):
         while True:
             last = len(states) == 2
             run_steps = steps + (extra if last else 0)
-            states = [
-                apgd_run(problem, st, run_steps, l1_topk=self.l1_topk) for st in states
-            ]
+            states = [apgd_run(problem, st, run_steps, l1_topk=self.l1_topk) for st in states]
             best = torch.stack([st.best_value for st in states])
             if last:
                 for j, st in enumerate(states):
@@ -190,10 +190,10 @@ class Protocol(Solver):
             order = best.topk(keep, dim=0).indices  # (keep, B), per sample
             ids = ids.gather(0, order)
             stacked = [torch.stack(field) for field in zip(*(st[:7] for st in states), strict=True)]
-            states = [
-                APGDState(*(_gather(t, order[j : j + 1]).squeeze(0) for t in stacked), False)
-                for j in range(keep)
-            ]
+            states = []
+            for j in range(keep):
+                g = [_gather(t, order[j : j + 1]).squeeze(0) for t in stacked]
+                states.append(APGDState(g[0], g[1], g[2], g[3], g[4], g[5], g[6], False))
             steps *= 2
 
 
@@ -257,7 +257,8 @@ def make_solver(
 
     Examples:
         >>> make_solver("pgd", steps=40, restarts=4)
-        PGD(restarts=4, random_start=True, steps=40, step_size=4.0, momentum=0.75, l1_topk=1, mirror=True)
+        PGD(restarts=4, random_start=True, steps=40, step_size=4.0, momentum=0.75, l1_topk=1,
+        mirror=True)
         >>> make_solver(budget="fast").plan()
         (2, 10, 0)
     """

@@ -3,7 +3,8 @@
 This module holds the :class:`Solver` contract, the :class:`RestartSolver` base (independent
 restarts around one ascent) and the projected steepest-ascent family (:class:`PGD`,
 :class:`FGSM`, :class:`BIM`); the parameter-free :class:`~stochrobust.sensitivity.APGD` and
-the budgeted default :class:`~stochrobust.sensitivity.Protocol` live in their own modules; the optimiser-driven solvers
+the budgeted default :class:`~stochrobust.sensitivity.Protocol` live in their own modules;
+the optimiser-driven solvers
 (:class:`~stochrobust.sensitivity.adaptive.AdamAscent`, the attack of [O23], and
 :class:`~stochrobust.sensitivity.adaptive.CW`) live in :mod:`stochrobust.sensitivity.adaptive`.
 
@@ -28,7 +29,8 @@ Conventions shared by every solver:
   ``torch.where``; there is no host synchronisation inside the loop.
 - Random start (default): uniform in the ball (then clipped to the box). The sensitivity
   objectives ``‖G(y) − G(y + δ)‖²`` have an exactly zero gradient at ``δ = 0``, so a solver
-  started there never moves ([O23] eq. 6; see ``docs/sensitivity.md``, "Solvers"). With ``random_start=False`` the start is
+  started there never moves ([O23] eq. 6; see ``docs/sensitivity.md``, "Solvers"). With
+  ``random_start=False`` the start is
   ``δ = 0`` and an identically zero gradient raises :class:`~stochrobust.ModelError`.
 - Projection onto the ball, then clipping to the box, after every step ([O23] App. E.2.3).
 - ``restarts`` independent runs, the best per sample kept; the first restart draws exactly
@@ -335,7 +337,8 @@ class RestartSolver(Solver):
 
         Examples:
             >>> PGD(steps=20, restarts=3).scaled(0.25)
-            PGD(restarts=3, random_start=True, steps=5, step_size=4.0, momentum=0.75, l1_topk=1, mirror=True)
+            PGD(restarts=3, random_start=True, steps=5, step_size=4.0, momentum=0.75, l1_topk=1,
+            mirror=True)
         """
         steps = getattr(self, "steps", None)
         if not isinstance(steps, int):

@@ -4,7 +4,8 @@ Each assertion runs the attack of :func:`~stochrobust.sensitivity.sensitivity_at
 :class:`AssertionError` with a report that a pytest failure shows as is: the offending
 inputs (index and numbers), the found value against the bound, the radius and the AI-PSNR
 it guarantees, the ball, the number of seeds, the solver (its ``repr``, budget scaled by the
-session budget), the attack's convergence diagnostics and the generator. They are deterministic by default: without a
+session budget), the attack's convergence diagnostics and the generator. They are
+deterministic by default: without a
 ``generator`` they use a CPU generator seeded with the session seed (``0`` unless
 ``pytest --stochrobust-seed`` says otherwise), so the same call gives the same verdict on
 every run and every device.

@@ -16,7 +16,7 @@ References:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from stochrobust.sensitivity.solvers import Solver
@@ -25,9 +25,9 @@ __all__ = [
     "DEFAULT_SEED",
     "current_budget",
     "current_seed",
+    "current_solver",
     "scaled_solver",
     "scaled_steps",
-    "current_solver",
     "set_budget",
     "set_seed",
     "set_solver",
@@ -36,7 +36,7 @@ __all__ = [
 DEFAULT_SEED = 0
 """The seed of the default generator outside pytest (and without ``--stochrobust-seed``)."""
 
-_state: dict[str, object] = {"budget": 1.0, "seed": DEFAULT_SEED, "solver": None}
+_state: dict[str, Any] = {"budget": 1.0, "seed": DEFAULT_SEED, "solver": None}
 
 
 def _check_budget(budget: object) -> float:
@@ -55,7 +55,7 @@ def current_budget() -> float:
         >>> isinstance(current_budget(), float)
         True
     """
-    return float(_state["budget"])  # type: ignore[arg-type]
+    return float(_state["budget"])
 
 
 def current_seed() -> int:
@@ -68,7 +68,7 @@ def current_seed() -> int:
         >>> isinstance(current_seed(), int)
         True
     """
-    return int(_state["seed"])  # type: ignore[call-overload]
+    return int(_state["seed"])
 
 
 def set_budget(budget: float) -> float:
@@ -204,7 +204,7 @@ def current_solver() -> Solver | None:
         return None
     from stochrobust.sensitivity.protocol import make_solver
 
-    return make_solver(**spec)  # type: ignore[arg-type]
+    return make_solver(**spec)
 
 
 def set_solver(
@@ -232,7 +232,8 @@ def set_solver(
     Examples:
         >>> previous = set_solver("pgd", steps=40, restarts=4)
         >>> current_solver()
-        PGD(restarts=4, random_start=True, steps=40, step_size=4.0, momentum=0.75, l1_topk=1, mirror=True)
+        PGD(restarts=4, random_start=True, steps=40, step_size=4.0, momentum=0.75, l1_topk=1,
+        mirror=True)
         >>> _ = set_solver(None)
     """
     previous = _state["solver"]
@@ -243,4 +244,4 @@ def set_solver(
 
         make_solver(**spec)  # type: ignore[arg-type]  # validate now
     _state["solver"] = spec
-    return previous  # type: ignore[return-value]
+    return previous  # type: ignore[no-any-return]

@@ -19,8 +19,8 @@ from stochrobust.sensitivity import (
     CW,
     FGSM,
     PGD,
-    Protocol,
     AdamAscent,
+    Protocol,
     local_lipschitz,
     sensitivity_at,
     w2_sensitivity_at,
@@ -196,8 +196,15 @@ def test_box_is_respected() -> None:
 @pytest.mark.parametrize("stochastic", [False, True])
 @pytest.mark.parametrize(
     "solver",
-    [PGD(steps=2), AdamAscent(steps=2), FGSM(), BIM(steps=2), CW(steps=2), APGD(steps=3),
-     Protocol("fast")],
+    [
+        PGD(steps=2),
+        AdamAscent(steps=2),
+        FGSM(),
+        BIM(steps=2),
+        CW(steps=2),
+        APGD(steps=3),
+        Protocol("fast"),
+    ],
     ids=["pgd", "adam", "fgsm", "bim", "cw", "apgd", "protocol"],
 )
 def test_model_state_and_input_untouched_for_every_solver(
