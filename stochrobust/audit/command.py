@@ -114,7 +114,9 @@ def _solver(args: argparse.Namespace) -> Solver:
     budget = args.budget
     if isinstance(budget, str) and budget.isdigit():
         budget = int(budget)
-    return make_solver(name, budget=budget, steps=args.steps, restarts=args.restarts)
+    steps = None if args.steps is None else check_int(args.steps, "--steps", minimum=1)
+    restarts = None if args.restarts is None else check_int(args.restarts, "--restarts", minimum=1)
+    return make_solver(name, budget=budget, steps=steps, restarts=restarts)
 
 
 def _estimator(model: object, seed_shape: str | None) -> Estimator:

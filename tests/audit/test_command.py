@@ -77,7 +77,7 @@ def test_torchscript_on_png_folder(capsys, tmp_path) -> None:
     )
     assert status == 0, err
     assert "img_a.png" in out and "img_b.png" in out and "shape (3, 8, 8)" in out
-    assert "PGD(steps=5," in out
+    assert "PGD(restarts=1, random_start=True, steps=5," in out
 
 
 def test_stochastic_model_on_pt(capsys, model_module, tmp_path) -> None:
