@@ -3,7 +3,7 @@
 - Solvers: the solver contract :class:`Solver` and its :class:`Problem`; the default
   budgeted :class:`Protocol` (:mod:`~stochrobust.sensitivity.protocol`), :class:`APGD`
   (:mod:`~stochrobust.sensitivity.apgd`), :class:`PGD`, :class:`FGSM`, :class:`BIM`
-  (:mod:`~stochrobust.sensitivity.solvers`), :class:`AdamAscent` (the paper's attack) and
+  (:mod:`~stochrobust.sensitivity.pgd`), :class:`AdamAscent` (the paper's attack) and
   :class:`CW` (:mod:`~stochrobust.sensitivity.adaptive`); convergence
   :class:`Diagnostics` on every result (:mod:`~stochrobust.sensitivity.diagnostics`).
 - Measurements (:mod:`~stochrobust.sensitivity.sensitivity`): :func:`sensitivity_at`
@@ -22,6 +22,7 @@ from stochrobust.sensitivity.adaptive import CW, AdamAscent
 from stochrobust.sensitivity.apgd import APGD
 from stochrobust.sensitivity.budget import eps_for_psnr, psnr_for_eps
 from stochrobust.sensitivity.diagnostics import Diagnostics
+from stochrobust.sensitivity.pgd import BIM, FGSM, PGD
 from stochrobust.sensitivity.projections import (
     BALLS,
     clip_box,
@@ -47,14 +48,7 @@ from stochrobust.sensitivity.sensitivity import (
     sensitivity_at,
     w2_sensitivity_at,
 )
-from stochrobust.sensitivity.solvers import (
-    BIM,
-    FGSM,
-    PGD,
-    Ascent,
-    RestartSolver,
-    Solver,
-)
+from stochrobust.sensitivity.solvers import Ascent, RestartSolver, Solver
 
 __all__ = [
     "APGD",

@@ -18,11 +18,35 @@ from typing import ClassVar
 import torch
 
 from stochrobust._checks import RangeError, check_int, check_number, check_positive
-from stochrobust.sensitivity._ascent import AdamMoments, Problem
+from stochrobust.sensitivity._ascent import Problem
 from stochrobust.sensitivity.projections import project_l2
 from stochrobust.sensitivity.solvers import RestartSolver
 
 __all__ = ["CW", "AdamAscent"]
+
+
+class AdamMoments:
+    """Adam's bias-corrected moment estimates (Kingma & Ba 2015, Algorithm 1).
+
+    The one Adam update shared by the optimiser-driven solvers (projected Adam ascent and
+    Carlini–Wagner): :meth:`direction` returns ``m̂ / (sqrt(v̂) + adam_eps)`` for the next
+    gradient; the caller multiplies by its learning rate and adds or subtracts it.
+    """
+
+    def __init__(self, like: torch.Tensor, betas: tuple[float, float], adam_eps: float) -> None:
+        self.m = torch.zeros_like(like)
+        self.v = torch.zeros_like(like)
+        self.b1, self.b2 = betas
+        self.adam_eps = adam_eps
+        self.t = 0
+
+    def direction(self, grad: torch.Tensor) -> torch.Tensor:
+        """Update the moments with ``grad`` and return the bias-corrected Adam direction."""
+        self.t += 1
+        self.m = self.m.mul(self.b1).add_(grad, alpha=1 - self.b1)
+        self.v = self.v.mul(self.b2).addcmul_(grad, grad, value=1 - self.b2)
+        denom = (self.v / (1 - self.b2**self.t)).sqrt_().add_(self.adam_eps)
+        return self.m / (1 - self.b1**self.t) / denom
 
 
 def _check_betas(betas: object) -> tuple[float, float]:

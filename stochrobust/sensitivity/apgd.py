@@ -36,6 +36,7 @@ import torch
 
 from stochrobust._checks import check_int, check_number, check_positive
 from stochrobust.sensitivity._ascent import Problem, steepest
+from stochrobust.sensitivity.pgd import evaluate_last
 from stochrobust.sensitivity.solvers import RestartSolver
 
 __all__ = ["APGD", "APGDState", "checkpoints"]
@@ -241,6 +242,4 @@ class APGD(RestartSolver):
             problem: the Problem.
             last: the last iterate.
         """
-        problem.evaluate(last)
-        if self.mirror:
-            problem.evaluate(problem.project(-last))
+        evaluate_last(problem, last, self.mirror)

@@ -264,7 +264,7 @@ def make_solver(
     """
     from stochrobust.sensitivity.adaptive import CW, AdamAscent
     from stochrobust.sensitivity.apgd import APGD
-    from stochrobust.sensitivity.solvers import BIM, FGSM, PGD
+    from stochrobust.sensitivity.pgd import BIM, FGSM, PGD
 
     if name not in SOLVER_NAMES:
         raise RangeError(f"name: expected one of {SOLVER_NAMES}, got {name!r}")
