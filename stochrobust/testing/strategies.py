@@ -14,7 +14,7 @@ tensor is on the CPU. Needs ``hypothesis`` (the ``test`` extra).
 
 References:
     [O23] §6.1.1 (upper 3/4 masked 64×64 images; super-resolution by ×4, ×8, ×16) and
-    App. E.2.3 (the ε-ball of the attack); SPEC §2 (projections).
+    App. E.2.3 (the ε-ball of the attack); Duchi et al. 2008 (L1-ball projection).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def perturbations(
         NonFiniteError: ``eps`` is not finite.
 
     References:
-        [O23] eq. 6 (the ε-ball of the attack); SPEC §2.
+        [O23] eq. 6 (the ε-ball of the attack).
 
     Examples:
         >>> from hypothesis import given
