@@ -13,7 +13,7 @@ The user states one budget — objective evaluations per input, or a named level
    every evaluation is returned.
 
 The plan for a budget ``E`` (evaluations per input): the most starts ``n`` (a power of two,
-at least 2) whose first round still has ``≥ 5`` steps, with ``s = ⌊(E − 4) / (n·log₂ n)⌋``
+at least 2) whose first round still has ``≥ 5`` steps (``≥ 3`` on the L1 and L∞ balls), with ``s = ⌊(E − 4) / (n·log₂ n)⌋``
 steps in the first round (``n`` starts × ``s``, ``n/2`` × ``2s``, …, 2 × ``(n/2)s``), and
 the remainder added to the final round. See :meth:`Protocol.plan`.
 
@@ -45,7 +45,7 @@ LEVELS: dict[str, int] = {"fast": 24, "default": 100, "thorough": 400}
 """Named budgets: objective evaluations per input."""
 
 _MIN_STEPS = 5
-_MIN_STEPS_L1 = 3
+_MIN_STEPS_VERTEX = 3
 _FINAL = 4  # the last iterate and its mirror, for the two finalists
 
 
@@ -120,8 +120,9 @@ class Protocol(Solver):
         """``(starts, first-round steps, extra steps of the final round)`` for the budget.
 
         Args:
-            ball: the ball; on L1 the first round needs only 3 steps (steepest L1 steps
-                jump between vertices and settle in a few steps; more starts matter more).
+            ball: the ball; on L1 and L∞ the first round needs only 3 steps (their
+                steepest steps jump between vertices and settle in a few steps, and the
+                optimum of a convex objective is one of many vertices: starts matter more).
 
         Returns:
             The plan (see the module docstring).
@@ -131,7 +132,7 @@ class Protocol(Solver):
             ((2, 10, 0), (4, 12, 0), (16, 6, 6))
         """
         e = self.evaluations - _FINAL
-        least = _MIN_STEPS_L1 if ball == "l1" else _MIN_STEPS
+        least = _MIN_STEPS_VERTEX if ball in ("l1", "linf") else _MIN_STEPS
         n = 2
         while (2 * n) * int(math.log2(2 * n)) * least <= e:
             n *= 2
