@@ -14,8 +14,9 @@ The user states one budget — objective evaluations per input, or a named level
 
 The plan for a budget ``E`` (evaluations per input): the most starts ``n`` (a power of two,
 at least 2) whose first round still has ``≥ 5`` steps (``≥ 3`` on the L1 and L∞ balls),
-with ``s = ⌊(E − 4) / (n·log₂ n)⌋`` steps in the first round (``n`` starts × ``s``, ``n/2`` × ``2s``, …, 2 × ``(n/2)s``), and
-the remainder added to the final round. See :meth:`Protocol.plan`.
+with ``s = ⌊(E − 4) / (n·log₂ n)⌋`` steps in the first round (``n`` starts × ``s``,
+``n/2`` × ``2s``, …, 2 × ``(n/2)s``), and the remainder added to the final round. See
+:meth:`Protocol.plan`.
 
 Named levels (evaluations per input): ``"fast"`` 24 (about the cost of 0.1's ``PGD()``,
 22: for CI), ``"default"`` 100, ``"thorough"`` 400.
