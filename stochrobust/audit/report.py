@@ -29,8 +29,9 @@ from stochrobust._guard import stage
 from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.metrics.diversity import per_pixel_std
+from stochrobust.sensitivity.protocol import default_solver
 from stochrobust.sensitivity.sensitivity import sensitivity_at
-from stochrobust.sensitivity.solvers import Solver, default_solver
+from stochrobust.sensitivity.solvers import Solver
 from stochrobust.testing._report import worst_ai_psnr
 
 __all__ = ["AuditReport", "run_audit"]
@@ -378,17 +379,17 @@ def run_audit(
         for start in range(0, y.shape[0], chunk):
             part = y[start : start + chunk]
             res = sensitivity_at(
-                est, part, e, norm=ball, n_seeds=n_seeds, solver=used, generator=generator,
+                est, part, e, ball=ball, n_seeds=n_seeds, solver=used, generator=generator,
                 box=box, data_range=data_range,
             )  # fmt: skip
             n_used = res.n_seeds
             step = res.delta.flatten(1).norm(dim=1)
             parts["v"].append(res.value)
-            parts["r"].append(res.norm)
+            parts["r"].append(res.root)
             parts["x"].append(res.delta)
             parts["o"].append(res.output_psnr)
             parts["i"].append(res.input_psnr)
-            parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
+            parts["l"].append(res.root / step.clamp_min(torch.finfo(step.dtype).tiny))
             if est.is_stochastic:
                 with torch.no_grad():
                     parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=generator)))

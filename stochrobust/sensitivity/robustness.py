@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -19,6 +20,7 @@ from stochrobust._checks import (
     check_positive,
     check_probability,
 )
+from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity.sensitivity import sensitivity_at
@@ -43,13 +45,17 @@ class RobustnessReport:
             sample).
         confidence: the level of ``ci``.
         values: ``(N,)`` per-sample squared sensitivities (CPU).
-        norms: ``(N,)`` their square roots (CPU).
+        roots: ``(N,)`` their square roots (CPU).
         output_psnr: ``(N,)`` per-sample eq. 9 (CPU).
         input_psnr: ``(N,)`` per-sample AI-PSNR ``PSNR(y + δ, y)`` (CPU).
         eps: the radius.
         ball: the ball's norm.
         n_seeds: seeds per sample (1 for deterministic estimators).
         solver: ``repr`` of the solver.
+        converged: ``(N,)`` bool, per sample, the convergence flag of
+            :class:`~stochrobust.sensitivity.Diagnostics` (CPU).
+        late_gain: ``(N,)`` the relative gain of the last quarter of each search (CPU).
+        evaluations: objective evaluations spent per input (the largest over batches).
 
     Examples:
         >>> rep = robustness(lambda y: 3 * y, torch.rand(4, 2), 0.1, progress=False)
@@ -64,13 +70,22 @@ class RobustnessReport:
     ci: tuple[float, float]
     confidence: float
     values: torch.Tensor
-    norms: torch.Tensor
+    roots: torch.Tensor
     output_psnr: torch.Tensor
     input_psnr: torch.Tensor
     eps: float
     ball: str
     n_seeds: int
     solver: str
+    converged: torch.Tensor
+    late_gain: torch.Tensor
+    evaluations: int
+
+    @property
+    def norms(self) -> torch.Tensor:
+        """Deprecated 0.1 name of :attr:`roots` (warns ``DeprecationWarning``)."""
+        warn_renamed("RobustnessReport.norms", "RobustnessReport.roots")
+        return self.roots
 
     @property
     def n_samples(self) -> int:
@@ -83,7 +98,8 @@ class RobustnessReport:
             f"RobustnessReport(n={self.n_samples}, R~={self.r_tilde:.4g} "
             f"[{self.confidence:.0%} CI {lo:.4g}, {hi:.4g}], sqrt(R~)={self.sqrt_r_tilde:.4g}, "
             f"R={self.r:.4g}, eq9 PSNR={self.mean_output_psnr:.4g} dB, eps={self.eps:g}, "
-            f"ball={self.ball!r}, n_seeds={self.n_seeds})"
+            f"ball={self.ball!r}, n_seeds={self.n_seeds}, converged "
+            f"{int(self.converged.sum())}/{self.n_samples}, {self.evaluations} evaluations/input)"
         )
 
 
@@ -92,7 +108,7 @@ def robustness(
     data: torch.Tensor | Iterable[object],
     eps: float,
     *,
-    norm: str = "l2",
+    ball: str = "l2",
     n_seeds: int = 10,
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
@@ -102,6 +118,7 @@ def robustness(
     confidence: float = 0.95,
     device: torch.device | str | None = None,
     data_range: float | None = 1.0,
+    norm: Any = _UNSET,
 ) -> RobustnessReport:
     """Robustness ``R̃ = E_Y[r̃(Y)]`` ([O23] eq. 7) over a data set, with eq. 3 and eq. 9.
 
@@ -116,7 +133,7 @@ def robustness(
         estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
         data: the inputs ``y`` (see above).
         eps: the radius (a number ``≥ 0``).
-        norm: the ball.
+        ball: the ball.
         n_seeds: seeds per input (stochastic estimators).
         solver: the maximiser (default: :func:`~stochrobust.sensitivity.default_solver`).
         generator: random generator.
@@ -128,6 +145,7 @@ def robustness(
         data_range: range of the inputs: every batch is validated against
             ``[0, data_range]`` and the PSNRs use it; ``None`` skips the check and the PSNR
             fields are NaN (see :func:`~stochrobust.sensitivity.sensitivity_at`).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
 
     Returns:
         A :class:`RobustnessReport`.
@@ -163,7 +181,11 @@ def robustness(
     values: list[torch.Tensor] = []
     out_psnr: list[torch.Tensor] = []
     in_psnr: list[torch.Tensor] = []
-    ball, seeds_used, solver_repr = str(norm), n_seeds, repr(solver)
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
+    seeds_used, solver_repr = n_seeds, repr(solver)
+    flags: list[torch.Tensor] = []
+    gains: list[torch.Tensor] = []
+    evaluations = 0
     bar = tqdm(batches, total=total, disable=not progress, desc="robustness", unit="batch")
     est = as_estimator(estimator)
     try:
@@ -172,35 +194,57 @@ def robustness(
                 yb = y if device is None else y.to(device)
                 check_model_input(yb, "data", data_range if box is None else None)
                 res = sensitivity_at(
-                    est, yb, eps_f, norm=norm, n_seeds=n_seeds, solver=solver,
-                    generator=generator, box=box, data_range=data_range,
+                    est, yb, eps_f, ball=ball, n_seeds=n_seeds, solver=solver,
+                    generator=generator, box=box, data_range=data_range, warn=False,
                 )  # fmt: skip
                 values.append(res.value.detach().cpu())
                 out_psnr.append(res.output_psnr.detach().cpu())
                 in_psnr.append(res.input_psnr.detach().cpu())
                 ball, seeds_used, solver_repr = res.ball, res.n_seeds, res.solver
+                n = res.value.shape[0]
+                diag = res.diagnostics
+                flags.append(diag.converged.cpu() if diag else torch.ones(n, dtype=torch.bool))
+                gains.append(diag.late_gain.cpu() if diag else torch.zeros(n))
+                evaluations = max(evaluations, diag.evaluations if diag else 0)
     finally:
         bar.close()
     if not values:
         raise ShapeError("data: expected at least one batch, got an empty iterable")
     v = torch.cat(values)
-    norms = v.clamp_min(0).sqrt()
-    return RobustnessReport(
+    roots = v.clamp_min(0).sqrt()
+    report = RobustnessReport(
         r_tilde=float(v.mean()),
-        r=float(norms.mean()),
+        r=float(roots.mean()),
         sqrt_r_tilde=math.sqrt(max(float(v.mean()), 0.0)),
         mean_output_psnr=float(torch.cat(out_psnr).mean()),
         ci=_t_interval(v, level),
         confidence=level,
         values=v,
-        norms=norms,
+        roots=roots,
         output_psnr=torch.cat(out_psnr),
         input_psnr=torch.cat(in_psnr),
         eps=eps_f,
         ball=ball,
         n_seeds=seeds_used,
         solver=solver_repr,
+        converged=torch.cat(flags),
+        late_gain=torch.cat(gains),
+        evaluations=evaluations,
     )
+    if not bool(report.converged.all()):
+        import warnings
+
+        from stochrobust.errors import ConvergenceWarning
+
+        warnings.warn(
+            f"robustness: {int((~report.converged).sum())} of {report.n_samples} samples have "
+            f"not converged (the last quarter of their search still gained up to "
+            f"{100 * float(report.late_gain.max()):.3g} %, or their best two starts disagree): "
+            "R~ may be low; raise the budget, e.g. solver=Protocol('thorough')",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return report
 
 
 def _t_interval(v: torch.Tensor, level: float) -> tuple[float, float]:
