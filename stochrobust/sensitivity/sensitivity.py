@@ -322,7 +322,7 @@ def w2_sensitivity_at(
         estimator, y, eps, norm, n_seeds, solver, generator, box,
         entry="w2_sensitivity_at", data_range=data_range,
     ) as p:  # fmt: skip
-        seeds2 = p.seeds if same_seeds else p.est.sample_seeds(p.y, p.n_seeds, generator)
+        seeds2 = p.seeds if same_seeds else p.est.sample_seeds(p.y, p.n_seeds, generator=generator)
         objective = W2Objective(p.est, p.y, seeds2, p.clean)
         if p.any_active:
             best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
