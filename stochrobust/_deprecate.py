@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,6 +22,16 @@ from stochrobust.errors import StochRobustTypeError
 __all__ = ["keyword_only_generator", "renamed"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _warn(message: str) -> None:
+    """Warn ``DeprecationWarning`` at the first caller outside this module (decorators stack)."""
+    frame = sys._getframe(0)
+    level = 1
+    while frame.f_back is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
 
 
 def renamed(**old_to_new: str) -> Callable[[F], F]:
@@ -38,11 +49,7 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
                             f"{new}: expected one of {new}= and its deprecated spelling "
                             f"{old}=, got both"
                         )
-                    warnings.warn(
-                        f"{where}: the argument {old}= is deprecated since 0.2, use {new}=",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
+                    _warn(f"{where}: the argument {old}= is deprecated since 0.2, use {new}=")
                     kwargs[new] = kwargs.pop(old)
             return fn(*args, **kwargs)
 
@@ -76,11 +83,9 @@ def keyword_only_generator(fn: F) -> F:
                         f"{name}: expected it once, got it positionally and as {name}="
                     )
                 kwargs[name] = value
-            warnings.warn(
+            _warn(
                 f"{where}: passing {', '.join(names)} positionally is deprecated since 0.2, "
-                f"use {'=, '.join(names)}=",
-                DeprecationWarning,
-                stacklevel=2,
+                f"use {'=, '.join(names)}="
             )
             args = args[:n_positional]
         return fn(*args, **kwargs)
