@@ -1,22 +1,37 @@
-"""Deprecated keyword spellings: one decorator for every renamed argument.
+"""Deprecated 0.1 spellings: one decorator for renamed arguments, one for ``generator``.
 
 Internal. ``@renamed(x="y", clip="box")`` lets a function accept the 0.1 keyword names for
 one release: each old name is mapped to the new one with a :class:`DeprecationWarning`
 that names the new spelling; passing both is a :class:`~stochrobust.StochRobustTypeError`.
+``@keyword_only_generator`` still accepts a now keyword-only ``generator`` (and the
+options after it) at its 0.1 position, with a :class:`DeprecationWarning`. Stack
+``@renamed`` outside ``@keyword_only_generator``.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from stochrobust.errors import StochRobustTypeError
 
-__all__ = ["renamed"]
+__all__ = ["keyword_only_generator", "renamed"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _warn(message: str) -> None:
+    """Warn ``DeprecationWarning`` at the first caller outside this module (decorators stack)."""
+    frame = sys._getframe(0)
+    level = 1
+    while frame.f_back is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
 
 
 def renamed(**old_to_new: str) -> Callable[[F], F]:
@@ -34,14 +49,45 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
                             f"{new}: expected one of {new}= and its deprecated spelling "
                             f"{old}=, got both"
                         )
-                    warnings.warn(
-                        f"{where}: the argument {old}= is deprecated since 0.2, use {new}=",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
+                    _warn(f"{where}: the argument {old}= is deprecated since 0.2, use {new}=")
                     kwargs[new] = kwargs.pop(old)
             return fn(*args, **kwargs)
 
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def keyword_only_generator(fn: F) -> F:
+    """Decorator for a ``generator`` that became keyword-only in 0.2.
+
+    ``fn`` declares ``*, generator`` (followed by any other options that were positional
+    after it in 0.1, in their 0.1 order). For one release, positional arguments beyond
+    ``fn``'s positional parameters are still accepted: they are bound, in order, to the
+    keyword-only parameters, with a :class:`DeprecationWarning`; passing one both ways is a
+    :class:`~stochrobust.StochRobustTypeError`.
+    """
+    params = list(inspect.signature(fn).parameters.values())
+    n_positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    keyword_only = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    where = fn.__qualname__
+
+    @functools.wraps(fn)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        extra = args[n_positional:]
+        if extra and len(extra) <= len(keyword_only):
+            names = keyword_only[: len(extra)]
+            for name, value in zip(names, extra, strict=True):
+                if name in kwargs:
+                    raise StochRobustTypeError(
+                        f"{name}: expected it once, got it positionally and as {name}="
+                    )
+                kwargs[name] = value
+            _warn(
+                f"{where}: passing {', '.join(names)} positionally is deprecated since 0.2, "
+                f"use {'=, '.join(names)}="
+            )
+            args = args[:n_positional]
+        return fn(*args, **kwargs)
+
+    return inner  # type: ignore[return-value]
