@@ -3,6 +3,10 @@
 Internal. ``@renamed(x="y", clip="box")`` lets a function accept the 0.1 keyword names for
 one release: each old name is mapped to the new one with a :class:`DeprecationWarning`
 that names the new spelling; passing both is a :class:`~stochrobust.StochRobustTypeError`.
+Where a signature keeps the old name as a keyword-only parameter defaulting to
+:data:`_UNSET` (so that it shows in the signature), :func:`renamed_argument` resolves it;
+:func:`warn_renamed` warns for renamed attributes. The library itself never uses the old
+spellings (pytest turns a DeprecationWarning raised from ``stochrobust.*`` into an error).
 ``@keyword_only_generator`` still accepts a now keyword-only ``generator`` (and the
 options after it) at its 0.1 position, with a :class:`DeprecationWarning`. Stack
 ``@renamed`` outside ``@keyword_only_generator``.
@@ -19,7 +23,7 @@ from typing import Any, TypeVar
 
 from stochrobust.errors import StochRobustTypeError
 
-__all__ = ["keyword_only_generator", "renamed"]
+__all__ = ["keyword_only_generator", "renamed", "renamed_argument", "warn_renamed"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,3 +95,34 @@ def keyword_only_generator(fn: F) -> F:
         return fn(*args, **kwargs)
 
     return inner  # type: ignore[return-value]
+
+
+T = TypeVar("T")
+
+_UNSET: object = object()
+"""Sentinel default of a deprecated keyword argument (distinguishes "not passed")."""
+
+
+def warn_renamed(old: str, new: str, *, stacklevel: int = 3) -> None:
+    """Warn that ``old`` is deprecated in favour of ``new`` (removed in the next release)."""
+    warnings.warn(
+        f"{old} is deprecated since stochrobust 0.2 and will be removed in 0.3; use {new}",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def renamed_argument(old: str, old_value: object, new: str, new_value: T, default: T) -> T:
+    """The value of argument ``new``, taking the deprecated ``old`` into account.
+
+    ``old_value`` is :data:`_UNSET` when the caller did not pass ``old``. Passing both raises
+    :class:`~stochrobust.StochRobustTypeError`; passing only ``old`` warns.
+    """
+    if old_value is _UNSET:
+        return new_value
+    if new_value != default:
+        raise StochRobustTypeError(
+            f"{old}: expected either {new}= or the deprecated {old}=, got both"
+        )
+    warn_renamed(f"the argument {old}=", f"{new}=", stacklevel=4)
+    return old_value  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from stochrobust._checks import (
     check_positive,
     check_probability,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
+from stochrobust._deprecate import _UNSET, renamed_argument, warn_renamed
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity.sensitivity import sensitivity_at

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
+from stochrobust._deprecate import _UNSET, renamed_argument, warn_renamed
 from stochrobust.estimator import Estimator
 from stochrobust.metrics.quality import psnr
 from stochrobust.sensitivity._ascent import Ascent, Objective
