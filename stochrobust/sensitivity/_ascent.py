@@ -171,7 +171,7 @@ class Problem:
         ...                   torch.ones(2), "l2", None, True)
         >>> delta = problem.start(generator=torch.Generator().manual_seed(0))
         >>> _ = problem.evaluate(problem.project(2 * delta / delta.norm(dim=1, keepdim=True)))
-        >>> problem.finish().value.tolist()
+        >>> [round(v, 6) for v in problem.finish().value.tolist()]
         [1.0, 1.0]
     """
 
