@@ -5,7 +5,8 @@
   :class:`AdamAscent` (the paper's attack), :class:`CW`.
 - Measurements (:mod:`~stochrobust.sensitivity.sensitivity`): :func:`sensitivity_at`
   (eq. 6, eq. 2 squared, eq. 9), :func:`w2_sensitivity_at` (eq. 4), :func:`local_lipschitz`.
-- Data sets (:mod:`~stochrobust.sensitivity.robustness`): :func:`robustness` (eqs. 3, 7, 9).
+- Data sets (:mod:`~stochrobust.sensitivity.robustness`): :func:`robustness` (eqs. 3, 7, 9),
+  streamed and merged by :class:`RobustnessAggregator`.
 - Perception–robustness tradeoff [O24]: :func:`lipschitz_lower_bound`, :func:`explore`.
 - Training (:mod:`~stochrobust.sensitivity.regularizer`): :class:`RobustnessRegularizer`.
 - Budgets (:mod:`~stochrobust.sensitivity.budget`): :func:`eps_for_psnr`,
@@ -14,6 +15,7 @@
 """
 
 from stochrobust.sensitivity.adaptive import CW, AdamAscent
+from stochrobust.sensitivity.aggregate import RobustnessAggregator
 from stochrobust.sensitivity.budget import eps_for_psnr, psnr_for_eps
 from stochrobust.sensitivity.explore import Exploration, explore
 from stochrobust.sensitivity.lipschitz import LipschitzBound, lipschitz_lower_bound, tradeoff_bound
@@ -53,6 +55,7 @@ __all__ = [
     "Ascent",
     "Exploration",
     "LipschitzBound",
+    "RobustnessAggregator",
     "RobustnessRegularizer",
     "RobustnessReport",
     "SensitivityResult",

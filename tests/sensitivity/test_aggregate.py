@@ -1,0 +1,157 @@
+"""RobustnessAggregator: closed forms, exact merges, the attack path, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from stochrobust import Estimator, RangeError, StochRobustTypeError
+from stochrobust.sensitivity import PGD, RobustnessAggregator, sensitivity_at
+
+F64 = torch.float64
+
+
+def estimator() -> Estimator:
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(5, 3).double()
+    return Estimator(lambda y, z: torch.tanh(lin(torch.cat([y, z], 1))), seed_shape=(2,))
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_linear_model_closed_form() -> None:
+    # G(y) = A y: eq. 2 is eps * sigma_max(A) = 0.5 * 2 at every input; eq. 9 is
+    # 10 log10(1 / (||A delta||^2 / n)) with ||A delta||^2 = 1 and n = 2 outputs.
+    A = torch.tensor([[2.0, 0.0], [0.0, 1.0]], dtype=F64)
+    agg = RobustnessAggregator(0.5, solver=PGD(steps=30), generator=gen(0))
+    y = torch.rand(7, 2, dtype=F64, generator=gen(1))
+    agg.update(lambda v: v @ A.T, y[:3])
+    agg.update(lambda v: v @ A.T, y[3:])
+    rep = agg.compute()
+    assert rep.n_samples == 7 and rep.n_seeds == 1 and rep.ball == "l2" and rep.eps == 0.5
+    assert rep.r == pytest.approx(1.0, rel=1e-6)
+    assert rep.r_tilde == pytest.approx(1.0, rel=1e-6)
+    assert rep.mean_output_psnr == pytest.approx(10 * math.log10(2.0), abs=1e-4)
+    assert rep.input_psnr.shape == (7,) and rep.values.device.type == "cpu"
+
+
+def test_report_equals_the_textbook_statistics_of_the_values() -> None:
+    agg = RobustnessAggregator(0.3, n_seeds=3, solver=PGD(steps=2), generator=gen(2))
+    est = estimator()
+    for i in range(3):
+        agg.update(est, torch.rand(5, 3, dtype=F64, generator=gen(10 + i)))
+    rep = agg.compute()
+    v = rep.values.numpy()
+    assert rep.r_tilde == pytest.approx(v.mean(), rel=1e-13)
+    assert rep.r == pytest.approx(np.sqrt(v).mean(), rel=1e-13)
+    assert rep.sqrt_r_tilde == pytest.approx(math.sqrt(v.mean()), rel=1e-13)
+    assert rep.mean_output_psnr == pytest.approx(rep.output_psnr.numpy().mean(), rel=1e-13)
+    lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+    assert rep.ci == pytest.approx((lo, hi), rel=1e-10)
+    assert torch.equal(rep.norms, rep.values.sqrt())
+
+
+def test_attack_path_equals_results_added_by_hand() -> None:
+    est = estimator()
+    ys = [torch.rand(4, 3, dtype=F64, generator=gen(20 + i)) for i in range(2)]
+    spec = dict(n_seeds=4, solver=PGD(steps=3), box=(-2.0, 2.0))
+    a = RobustnessAggregator(0.2, generator=gen(3), **spec)  # type: ignore[arg-type]
+    for y in ys:
+        a.update(est, y)
+    g = gen(3)
+    b = RobustnessAggregator()
+    for y in ys:
+        b.update(sensitivity_at(est, y, 0.2, generator=g, **spec))  # type: ignore[arg-type]
+    ra, rb = a.compute(), b.compute()
+    assert torch.equal(ra.values, rb.values) and ra.r_tilde == rb.r_tilde
+    assert ra.solver == rb.solver == repr(PGD(steps=3)) and ra.n_seeds == 4
+
+
+def test_merge_is_exact_in_any_grouping() -> None:
+    est = estimator()
+    ys = [torch.rand(n, 3, dtype=F64, generator=gen(30 + n)) for n in (1, 4, 6)]
+    results = [sensitivity_at(est, y, 0.3, n_seeds=2, generator=gen(5)) for y in ys]
+    whole = RobustnessAggregator()
+    parts = [RobustnessAggregator() for _ in results]
+    for res, part in zip(results, parts, strict=True):
+        whole.update(res)
+        part.update(res)
+    empty = RobustnessAggregator()
+    merged = RobustnessAggregator().merge(parts[0]).merge(empty).merge(parts[1]).merge(parts[2])
+    w, m = whole.compute(), merged.compute()
+    assert m.n_samples == w.n_samples == 11 and torch.equal(m.values, w.values)
+    v = w.values.numpy()
+    for rep in (w, m):
+        assert rep.r_tilde == pytest.approx(v.mean(), rel=1e-14)
+        assert rep.ci == pytest.approx(
+            stats.t.interval(0.95, 10, loc=v.mean(), scale=stats.sem(v)), rel=1e-10
+        )
+    assert int(parts[1].count) == 4  # merge leaves the other state unchanged
+    # sync without torch.distributed: a copy, never aliasing this state's tensors
+    copy = whole.sync()
+    assert copy.compute().r_tilde == w.r_tilde and copy.values[0] is not whole.values[0]
+
+
+def test_reset_and_empty() -> None:
+    agg = RobustnessAggregator(0.1)
+    agg.update(lambda y: y, torch.zeros(2, 3))
+    agg.reset()
+    with pytest.raises(RangeError, match="at least one input"):
+        agg.compute()
+    agg.update(lambda y: 2 * y, torch.zeros(1, 3))  # a new ball/seeds kind is allowed
+    rep = agg.compute()
+    assert rep.n_samples == 1 and rep.ci == (-math.inf, math.inf)
+
+
+def test_eps_zero_and_varying_radii() -> None:
+    agg = RobustnessAggregator(0.0)
+    agg.update(lambda y: y, torch.rand(2, 3))
+    rep = agg.compute()
+    assert rep.r_tilde == 0.0 and rep.eps == 0.0 and rep.mean_output_psnr == math.inf
+    b = RobustnessAggregator()
+    b.update(sensitivity_at(lambda y: y, torch.zeros(2, 3), torch.tensor([0.1, 0.4])))
+    assert b.compute().eps == pytest.approx(0.4)
+
+
+def test_inputs_and_results_are_not_changed() -> None:
+    y = torch.rand(3, 2)
+    keep = y.clone()
+    res = sensitivity_at(lambda v: 2 * v, y, 0.1)
+    value = res.value.clone()
+    agg = RobustnessAggregator(0.1)
+    agg.update(res)
+    agg.update(lambda v: 2 * v, y)
+    agg.compute().values.mul_(0)  # the report's tensors are not the state's
+    assert torch.equal(y, keep) and torch.equal(res.value, value)
+    assert agg.compute().r == pytest.approx(0.2, rel=1e-5)
+
+
+def test_errors_name_the_argument() -> None:
+    with pytest.raises(RangeError, match="^ball: expected one of"):
+        RobustnessAggregator(0.1, ball="l3")
+    with pytest.raises(RangeError, match="^eps: expected"):
+        RobustnessAggregator(-1.0)
+    with pytest.raises(StochRobustTypeError, match="^solver: expected"):
+        RobustnessAggregator(0.1, solver="pgd")  # type: ignore[arg-type]
+    with pytest.raises(StochRobustTypeError, match="^generator: expected"):
+        RobustnessAggregator(0.1, generator=0)  # type: ignore[arg-type]
+    with pytest.raises(RangeError, match="^confidence: expected"):
+        RobustnessAggregator(0.1, confidence=1.5)
+    with pytest.raises(RangeError, match="^eps: expected a radius"):
+        RobustnessAggregator().update(lambda y: y, torch.zeros(1, 2))
+    with pytest.raises(StochRobustTypeError, match="^result: expected a SensitivityResult"):
+        RobustnessAggregator().update(torch.zeros(3))  # type: ignore[arg-type]
+    agg = RobustnessAggregator()
+    agg.update(sensitivity_at(lambda y: y, torch.zeros(1, 2), 0.1))
+    with pytest.raises(RangeError, match="^result: expected ball='l2'"):
+        agg.update(sensitivity_at(lambda y: y, torch.zeros(1, 2), 0.1, norm="linf"))
+    other = RobustnessAggregator()
+    other.update(sensitivity_at(estimator(), torch.zeros(1, 3, dtype=F64), 0.1, n_seeds=2))
+    with pytest.raises(RangeError, match="^other: expected ball='l2' and n_seeds=1"):
+        agg.merge(other)
