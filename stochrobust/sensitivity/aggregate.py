@@ -21,7 +21,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.distributed as dist
@@ -278,6 +278,23 @@ class RobustnessAggregator(MetricState):
         self.seen = None
 
     # ------------------------------------------------------------------ the report
+    def compute(self) -> RobustnessReport:
+        """The report over every rank of ``group`` (a collective when distributed).
+
+        Returns:
+            :meth:`value` of the synced state (of this state when not distributed).
+
+        Raises:
+            RangeError: no input was added on any rank.
+
+        Examples:
+            >>> agg = RobustnessAggregator(0.1)
+            >>> agg.update(lambda y: 2 * y, torch.zeros(2, 3))
+            >>> round(agg.compute().r, 4)
+            0.2
+        """
+        return cast("RobustnessReport", super().compute())
+
     def value(self) -> RobustnessReport:
         """The report of the inputs added to this object (no communication).
 
