@@ -44,6 +44,7 @@ BENCHMARKS = (
     "joint_index",
     "l1_projection",
     "ilo_batched",
+    "guard_overhead",
 )
 
 

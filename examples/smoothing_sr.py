@@ -201,7 +201,7 @@ class Evaluation:
     def smoothed(self, sigma: float) -> MedianSmoothing:
         return MedianSmoothing(
             self.base, sigma=sigma, n_samples=self.cfg.n_smooth, max_batch=self.cfg.max_batch,
-            clip=(0.0, 1.0),
+            box=(0.0, 1.0),
         )  # fmt: skip
 
     def fresh(self) -> torch.Generator:

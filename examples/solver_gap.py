@@ -37,7 +37,9 @@ def gaps(norm: str, solver: Solver | None, d: int, draws: int, seed: int) -> lis
     for _ in range(draws):
         a = torch.randn(d, d, generator=g, dtype=torch.float64)
         y = torch.randn(4, d, generator=g, dtype=torch.float64)
-        res = sensitivity_at(lambda v, a=a: v @ a.T, y, 1.0, norm=norm, solver=solver, generator=g)
+        res = sensitivity_at(
+            lambda v, a=a: v @ a.T, y, 1.0, norm=norm, solver=solver, generator=g, data_range=None
+        )
         out.append(float(res.value.min()) / optimum(a, norm))
     return out
 

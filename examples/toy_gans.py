@@ -170,7 +170,13 @@ def evaluate(gan: ToyGAN, s: Settings, val_x: torch.Tensor, gen: torch.Generator
     y = val_x[:n, :1]
     # (a deterministic estimator is evaluated on one seed whatever n_seeds says)
     paper = sensitivity_at(
-        est, y, s.eps, n_seeds=s.n_seeds, solver=AdamAscent.paper_toy(), generator=gen
+        est,
+        y,
+        s.eps,
+        n_seeds=s.n_seeds,
+        solver=AdamAscent.paper_toy(),
+        generator=gen,
+        data_range=None,
     )
     strong = sensitivity_at(
         est, y, s.eps, n_seeds=s.n_seeds, solver=PGD(restarts=8), generator=gen, box=(-1.0, 1.0)

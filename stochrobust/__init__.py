@@ -76,7 +76,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Estimator": "stochrobust.estimator",
     "as_estimator": "stochrobust.estimator",
-    "frozen": "stochrobust._checks",
+    "frozen": "stochrobust._guard",
     "ModelError": "stochrobust.errors",
     "NonFiniteError": "stochrobust.errors",
     "RangeError": "stochrobust.errors",
@@ -100,6 +100,7 @@ _SUBMODULES = (
     "audit",
     "cli",
     "errors",
+    "interop",
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -114,7 +115,7 @@ if TYPE_CHECKING:  # pragma: no cover
         testing,
         toy,
     )
-    from stochrobust._checks import frozen
+    from stochrobust._guard import frozen
     from stochrobust.errors import (
         ConvergenceWarning,
         GuardWarning,

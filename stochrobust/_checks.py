@@ -5,23 +5,19 @@ bad input fails early with a message of the form ``"<argument>: expected <what>,
 <received>"``. The exceptions subclass the built-in ``ValueError`` / ``TypeError`` so that
 existing ``except ValueError`` handlers keep working.
 
-The :func:`frozen` context manager puts a model into evaluation mode with frozen parameters
-and restores *everything* (per-module train/eval flags, ``requires_grad``) on exit, also when
-an exception is raised. It is what keeps attack solvers from leaking gradients into
-weights, flipping the caller's mode or updating BatchNorm statistics.
+The model-state guard lives in :mod:`stochrobust._guard` (public as
+:func:`stochrobust.frozen`; re-exported here, its 0.1 location).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import nn
 
+from stochrobust._guard import frozen
 from stochrobust.errors import (
     ModelError,
     NonFiniteError,
@@ -229,95 +225,72 @@ def check_callable(model: object, name: str = "model") -> None:
         )
 
 
-def modules_of(model: object, _depth: int = 0) -> list[nn.Module]:
-    """The ``nn.Module`` objects whose state a model call may touch.
+def check_data_range(y: torch.Tensor, data_range: object, name: str = "y") -> float | None:
+    """Validate ``data_range`` (``> 0`` or ``None``) and that ``y`` lies in ``[0, data_range]``.
 
-    ``model`` itself when it is a module; for a bound method, the module it is bound to;
-    for a ``functools.partial``, the modules among its function and arguments; for a plain
-    function or lambda, the modules it captures in its closure (searched two levels deep,
-    so ``lambda y, z: net(y + z)`` protects ``net``). Modules reached only through globals
-    or attributes of other objects cannot be seen: wrap such models in an ``nn.Module``.
+    ``None`` is the opt-out: the inputs are not images on a known range, nothing is checked
+    and the caller reports PSNRs as NaN. One host synchronisation (min and max of ``y``).
     """
-    if isinstance(model, nn.Module):
-        return [model]
-    if _depth > 2:
-        return []
-    owner = getattr(model, "__self__", None)
-    if isinstance(owner, nn.Module):
-        return [owner]
-    found: list[nn.Module] = []
-    if isinstance(model, functools.partial):
-        for item in (model.func, *model.args, *model.keywords.values()):
-            found.extend(modules_of(item, _depth + 1))
-        return found
-    for cell in getattr(model, "__closure__", None) or ():
-        try:
-            content = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-        if isinstance(content, nn.Module) or callable(content):
-            found.extend(modules_of(content, _depth + 1))
-    return found
+    if data_range is None:
+        return None
+    r = check_positive(data_range, "data_range")
+    lo, hi = float(y.detach().min()), float(y.detach().max())
+    if lo < 0 or hi > r:
+        raise RangeError(
+            f"{name}: expected values in [0, data_range] = [0, {r:g}], got values in "
+            f"[{lo:g}, {hi:g}]; pass data_range= the peak value of your images (e.g. 255 for "
+            "8-bit data), or data_range=None to skip this check (PSNR fields are then NaN)"
+        )
+    return r
 
 
-@contextlib.contextmanager
-def frozen(
-    model: object, *, eval_mode: bool = True, freeze_parameters: bool = True
-) -> Iterator[None]:
-    """Evaluate ``model`` in eval mode with frozen parameters, restoring its state on exit.
+def check_batch_input(y: object, name: str = "y") -> torch.Tensor:
+    """Check a model input batch ``(B, *in_shape)``: a float tensor, ``B ≥ 1``, ``ndim ≥ 2``.
 
-    On entry every submodule is put into eval mode (so BatchNorm uses, and does not update,
-    its running statistics; dropout is off) and every parameter gets
-    ``requires_grad=False`` (so backward passes through the model compute no weight
-    gradients and leave ``.grad`` untouched). On exit — also when an exception propagates —
-    each submodule's own ``training`` flag and each parameter's ``requires_grad`` are
-    restored exactly as they were, so mixed-mode models come back unchanged.
+    A 1-D tensor is refused: stochrobust reads the first dimension as the batch, so a
+    ``(B,)`` tensor would be ``B`` inputs of no size; pass ``y[:, None]`` for ``B`` scalar
+    inputs or ``y[None]`` for one vector input.
 
     Args:
-        model: an ``nn.Module``, a bound method of one, or any other callable (then nothing
-            is changed).
-        eval_mode: switch submodules to eval mode.
-        freeze_parameters: set ``requires_grad=False`` on the parameters.
+        y: the input.
+        name: the public argument name for messages.
 
-    Yields:
-        Nothing; use as a context manager.
+    Returns:
+        ``y``.
+
+    Raises:
+        StochRobustTypeError: not a real floating tensor, or an inference tensor.
+        ShapeError: fewer than 2 dimensions or an empty batch.
 
     Examples:
-        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)).train()
-        >>> with frozen(net):
-        ...     (net.training, next(net.parameters()).requires_grad)
-        (False, False)
-        >>> (net.training, next(net.parameters()).requires_grad)
-        (True, True)
+        >>> check_batch_input(torch.zeros(2, 3)).shape
+        torch.Size([2, 3])
     """
-    modes: list[tuple[nn.Module, bool]] = []
-    flags: list[tuple[nn.Parameter, bool]] = []
-    seen: set[int] = set()
-    for root in modules_of(model):
-        for m in root.modules():
-            if id(m) not in seen:
-                seen.add(id(m))
-                modes.append((m, m.training))
-        if freeze_parameters:
-            for p in root.parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    flags.append((p, p.requires_grad))
-    try:
-        # Only flags that must change are written (nn.Module.__setattr__ is slow; this
-        # keeps the guard at a few microseconds per call for a model already in eval mode).
-        if eval_mode:
-            for m, mode in modes:
-                if mode:
-                    m.training = False
-        for p, req in flags:
-            if req:
-                p.requires_grad_(False)
-        yield
-    finally:
-        for m, mode in modes:
-            if m.training != mode:
-                m.training = mode
-        for p, req in flags:
-            if p.requires_grad != req:
-                p.requires_grad_(req)
+    t = check_tensor(y, name)
+    if t.ndim < 2:
+        raise ShapeError(
+            f"{name}: expected a batch (B, *in_shape) with the batch dimension first and at "
+            f"least 2 dimensions, got shape {tuple(t.shape)} (pass {name}[:, None] for B "
+            f"scalar inputs, or {name}[None] for a single vector input)"
+        )
+    if t.shape[0] == 0:
+        raise ShapeError(f"{name}: expected a non-empty batch (B, ...), got shape {tuple(t.shape)}")
+    if t.is_inference():
+        raise StochRobustTypeError(
+            f"{name}: expected a normal tensor, got an inference tensor (created under "
+            f"torch.inference_mode(), which forbids the gradients attacks need); create it "
+            f"outside inference_mode or pass {name}.clone() from outside it"
+        )
+    return t
+
+
+def check_model_input(y: object, name: str, data_range: object) -> torch.Tensor:
+    """:func:`check_batch_input`, finiteness and :func:`check_data_range`, naming ``name``.
+
+    For callers whose public argument is not ``y`` (``robustness(data=...)``,
+    ``run_audit(inputs=...)``): validating here first keeps the messages on their name.
+    """
+    t = check_batch_input(y, name)
+    check_finite(t, name)
+    check_data_range(t, data_range, name)
+    return t

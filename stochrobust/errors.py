@@ -47,8 +47,12 @@ class NonFiniteError(StochRobustError, ValueError):
     """A tensor holds NaN or ±Inf where finite values are required."""
 
 
-class ModelError(StochRobustError, ValueError):
-    """A user model misbehaves: it raised, or returned a wrong shape, dtype or non-finite output."""
+class ModelError(StochRobustError, ValueError, RuntimeError):
+    """A user model misbehaves: it raised, or returned a wrong shape, dtype or non-finite output.
+
+    Also a ``RuntimeError``, so handlers written for the model's own exceptions keep working;
+    the model's original exception is chained as ``__cause__``.
+    """
 
 
 class StochRobustTypeError(StochRobustError, TypeError):

@@ -15,42 +15,30 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 import torch
+from torch import nn
 
 from stochrobust._checks import (
     ModelError,
     ShapeError,
     StochRobustTypeError,
+    check_batch_input,
     check_callable,
     check_finite,
     check_generator,
     check_int,
-    check_tensor,
     describe,
-    frozen,
 )
+from stochrobust._guard import guard, run_model
+from stochrobust._seeds import Seeds, draw, tree_leaves, tree_map
 
 __all__ = ["Estimator", "Seeds", "as_estimator"]
 
-Seeds: TypeAlias = torch.Tensor | Sequence["Seeds"] | Mapping[str, "Seeds"]
-"""A seed: a tensor, or a tuple / list / dict of seeds (e.g. one tensor per U-Net level)."""
-
 SeedSampler: TypeAlias = Callable[[int, torch.Tensor, "torch.Generator | None"], Seeds]
-
-
-def _tree_map(fn: Callable[[torch.Tensor], torch.Tensor], tree: Seeds) -> Seeds:
-    if isinstance(tree, torch.Tensor):
-        return fn(tree)
-    if isinstance(tree, Mapping):
-        return {k: _tree_map(fn, v) for k, v in tree.items()}
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_tree_map(fn, v) for v in tree)
-    raise StochRobustTypeError(
-        f"seeds: expected a tensor or a tuple/list/dict of tensors, got {describe(tree)}"
-    )
 
 
 class _RowSlice:
@@ -61,18 +49,6 @@ class _RowSlice:
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
         return t[self.start : self.stop]
-
-
-def _tree_leaves(tree: Seeds) -> list[torch.Tensor]:
-    if isinstance(tree, torch.Tensor):
-        return [tree]
-    if isinstance(tree, Mapping):
-        return [leaf for v in tree.values() for leaf in _tree_leaves(v)]
-    if isinstance(tree, (tuple, list)):
-        return [leaf for v in tree for leaf in _tree_leaves(v)]
-    raise StochRobustTypeError(
-        f"seeds: expected a tensor or a tuple/list/dict of tensors, got {describe(tree)}"
-    )
 
 
 class Estimator:
@@ -95,13 +71,19 @@ class Estimator:
             call (``None``: all rows in one call). Bounds the activation memory of a single
             call; with gradients enabled the autograd graph of all chunks is still kept.
         eval_mode: evaluate the model in eval mode (default), restoring the caller's mode
-            afterwards, so that BatchNorm statistics are never updated and dropout is off.
-            Pass ``False`` to keep the caller's mode, e.g. for training-time losses.
+            afterwards, on clones of its buffers, so that BatchNorm statistics are never
+            updated and dropout is off. Pass ``False`` to keep the caller's mode (and let the
+            model update its buffers), e.g. for training-time losses.
+        modules: the ``nn.Module`` objects the model uses, for models whose modules
+            introspection cannot find (the discovery rules are in the "Model state" section
+            of the estimator guide); ``()`` says the model holds none (no
+            :class:`~stochrobust.GuardWarning`). Added to the modules found.
 
     Raises:
         StochRobustTypeError: ``model`` is not callable, ``seed_sampler`` is not callable or
             ``seed_shape`` is not a sequence of integers.
         RangeError: ``max_batch < 1`` or a negative entry in ``seed_shape``.
+        StochRobustTypeError: ``modules`` holds something else than ``nn.Module`` objects.
 
     Shape:
         - ``y``: ``(B, *in_shape)``; seeds: leading ``(B, n)``; outputs: ``(B, n, *out_shape)``.
@@ -127,6 +109,8 @@ class Estimator:
         seed_sampler: SeedSampler | None = None,
         max_batch: int | None = None,
         eval_mode: bool = True,
+        *,
+        modules: Sequence[nn.Module] | None = None,
     ) -> None:
         check_callable(model, "model")
         if isinstance(model, Estimator):
@@ -149,6 +133,17 @@ class Estimator:
             check_callable(seed_sampler, "seed_sampler")
         if max_batch is not None:
             max_batch = check_int(max_batch, "max_batch", minimum=1)
+        if modules is not None:
+            if isinstance(modules, nn.Module) or not isinstance(modules, Sequence):
+                raise StochRobustTypeError(
+                    f"modules: expected a list or tuple of nn.Module, got {describe(modules)}"
+                )
+            for j, m in enumerate(modules):
+                if not isinstance(m, nn.Module):
+                    raise StochRobustTypeError(
+                        f"modules[{j}]: expected an nn.Module, got {describe(m)}"
+                    )
+        self.modules: tuple[nn.Module, ...] | None = None if modules is None else tuple(modules)
         self.model = model
         self.seed_shape: tuple[int, ...] | None = (
             tuple(seed_shape) if seed_shape is not None else None
@@ -200,7 +195,7 @@ class Estimator:
             >>> est.sample_seeds(torch.zeros(2, 3), 4).shape
             torch.Size([2, 4, 3])
         """
-        y = self._check_input(y)
+        y = check_batch_input(y)
         n = check_int(n, "n", minimum=1)
         check_generator(generator)
         batch = y.shape[0]
@@ -208,14 +203,14 @@ class Estimator:
             return y.new_empty((batch, n, 0))
         rows = batch * n
         if self.seed_shape is not None:
-            dev = generator.device if generator is not None else y.device
-            z = torch.randn(
-                (rows, *self.seed_shape), generator=generator, dtype=y.dtype, device=dev
+            shape = (rows, *self.seed_shape)
+            seeds: Seeds = draw(
+                torch.randn, shape, generator=generator, dtype=y.dtype, device=y.device
             )
-            seeds: Seeds = z.to(y.device)
         else:
             assert self.seed_sampler is not None
-            seeds = self.seed_sampler(rows, y, generator)
+            with self.guarded("Estimator.sample_seeds"):
+                seeds = self.seed_sampler(rows, y, generator)
 
         def unflatten(t: torch.Tensor) -> torch.Tensor:
             if not isinstance(t, torch.Tensor) or t.ndim < 1 or t.shape[0] != rows:
@@ -225,7 +220,7 @@ class Estimator:
                 )
             return t.reshape(batch, n, *t.shape[1:])
 
-        return _tree_map(unflatten, seeds)
+        return tree_map(unflatten, seeds)
 
     # ------------------------------------------------------------------ evaluation
     def __call__(self, y: torch.Tensor, z: Seeds | None = None) -> torch.Tensor:
@@ -241,20 +236,29 @@ class Estimator:
         Raises:
             StochRobustTypeError: ``z`` given to a deterministic estimator or missing for a
                 stochastic one.
-            ModelError: the model returns something else than a tensor with ``B`` rows.
+            ShapeError: a seed's leading dimension is not ``B`` (no silent broadcasting).
+            ModelError: the model raises, or returns something else than a real floating
+                tensor with ``B`` rows.
 
         Examples:
             >>> Estimator(lambda y: 2 * y)(torch.ones(2, 3)).tolist()
             [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
         """
-        y = self._check_input(y)
+        y = check_batch_input(y)
         if self.is_stochastic and z is None:
             raise StochRobustTypeError("z: expected seeds for a stochastic estimator, got None")
         if not self.is_stochastic and z is not None:
             raise StochRobustTypeError(
                 f"z: expected None for a deterministic estimator, got {describe(z)}"
             )
-        with frozen(self.model, eval_mode=self.eval_mode, freeze_parameters=False):
+        if z is not None:
+            for leaf in tree_leaves(z):
+                if leaf.ndim < 1 or leaf.shape[0] != y.shape[0]:
+                    raise ShapeError(
+                        f"z: expected seeds with leading dimension B = {y.shape[0]} (one per "
+                        f"row of y; no broadcasting), got {describe(leaf)}"
+                    )
+        with self.guarded("Estimator.__call__"):
             return self._chunked(y, z, y.shape[0])
 
     def forward_seeds(self, y: torch.Tensor, seeds: Seeds) -> torch.Tensor:
@@ -290,8 +294,8 @@ class Estimator:
             >>> torch.equal(est.forward_seeds(y, seeds)[1, 2], y[1] * seeds[1, 2])
             True
         """
-        y = self._check_input(y)
-        leaves = _tree_leaves(seeds)
+        y = check_batch_input(y)
+        leaves = tree_leaves(seeds)
         if not leaves:
             raise ShapeError("seeds: expected at least one tensor, got an empty structure")
         batch = y.shape[0]
@@ -302,13 +306,13 @@ class Estimator:
                     f"seeds: expected leading dims (B, n) = ({batch}, {n}) matching y, "
                     f"got {describe(leaf)}"
                 )
-        with frozen(self.model, eval_mode=self.eval_mode, freeze_parameters=False):
+        with self.guarded("Estimator.forward_seeds"):
             if not self.is_stochastic:
                 out = self._chunked(y, None, batch)
                 return out.unsqueeze(1).expand(batch, n, *out.shape[1:])
             rows = batch * n
             y_rep = y.unsqueeze(1).expand(batch, n, *y.shape[1:]).reshape(rows, *y.shape[1:])
-            z_flat = _tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
+            z_flat = tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
             out = self._chunked(y_rep, z_flat, rows)
             return out.reshape(batch, n, *out.shape[1:])
 
@@ -334,36 +338,67 @@ class Estimator:
             >>> est.sample(torch.arange(3.0).reshape(1, 3), 2).tolist()
             [[[2.0, 1.0, 0.0], [2.0, 1.0, 0.0]]]
         """
-        check_finite(self._check_input(y), "y")
-        return self.forward_seeds(y, self.sample_seeds(y, n, generator))
+        check_finite(check_batch_input(y), "y")
+        with self.guarded("Estimator.sample"):
+            return self.forward_seeds(y, self.sample_seeds(y, n, generator))
+
+    def guarded(
+        self,
+        entry: str,
+        *,
+        freeze: bool = False,
+        eval_mode: bool | None = None,
+        arg: str = "model",
+    ) -> contextlib.AbstractContextManager[object]:
+        """The model-state guard of one call through this estimator.
+
+        Library functions enter it once per public call (with ``freeze=True`` for attacks);
+        the methods of the estimator enter it too, which is free inside an outer entry.
+        In eval mode (``eval_mode=True``) every module the estimator can reach is in eval
+        mode and runs on clones of its buffers; with ``freeze`` its parameters also get
+        ``requires_grad=False``; everything is restored on exit, also on exceptions. Model
+        failures inside become :class:`~stochrobust.ModelError` naming ``entry``.
+
+        Args:
+            entry: the public entry point named in errors (e.g. ``"sensitivity_at"``).
+            freeze: freeze the parameters too.
+            eval_mode: override the estimator's ``eval_mode`` (attacks always run in eval
+                mode); ``None`` keeps it.
+            arg: the public argument that passed the model, for error messages.
+
+        Returns:
+            A context manager.
+
+        Examples:
+            >>> net = torch.nn.Dropout(0.5).train()
+            >>> with Estimator(lambda y: net(y)).guarded("my_metric"):
+            ...     net.training
+            False
+            >>> net.training
+            True
+        """
+        ev = self.eval_mode if eval_mode is None else bool(eval_mode)
+        return guard(
+            self,
+            entry=entry,
+            arg=arg,
+            eval_mode=ev,
+            freeze=freeze,
+            buffers=ev,
+            declared=self.modules is not None,
+        )
 
     # ------------------------------------------------------------------ internals
-    def _check_input(self, y: object) -> torch.Tensor:
-        t = check_tensor(y, "y")
-        if t.ndim < 1 or t.shape[0] == 0:
-            raise ShapeError(f"y: expected a non-empty batch (B, ...), got shape {tuple(t.shape)}")
-        return t
-
-    def _call(self, y: torch.Tensor, z: Seeds | None) -> torch.Tensor:
-        out = self.model(y) if z is None else self.model(y, z)
-        if not isinstance(out, torch.Tensor):
-            raise ModelError(f"model: expected to return a torch.Tensor, got {describe(out)}")
-        if out.ndim < 1 or out.shape[0] != y.shape[0]:
-            raise ModelError(
-                f"model: expected an output batch of {y.shape[0]} rows for an input of shape "
-                f"{tuple(y.shape)}, got shape {tuple(out.shape)}"
-            )
-        return out
-
     def _chunked(self, y: torch.Tensor, z: Seeds | None, rows: int) -> torch.Tensor:
         step = self.max_batch
         if step is None or rows <= step:
-            return self._call(y, z)
+            return run_model(self.model, y, z)
         outs = []
-        for start in range(0, rows, step):
+        count = -(-rows // step)
+        for j, start in enumerate(range(0, rows, step)):
             stop = min(start + step, rows)
-            zc = None if z is None else _tree_map(_RowSlice(start, stop), z)
-            outs.append(self._call(y[start:stop], zc))
+            zc = None if z is None else tree_map(_RowSlice(start, stop), z)
+            outs.append(run_model(self.model, y[start:stop], zc, f", seed chunk {j + 1}/{count}"))
         return torch.cat(outs, dim=0)
 
 

@@ -20,6 +20,7 @@ from stochrobust._checks import (
     check_image,
     check_int,
 )
+from stochrobust._seeds import draw
 from stochrobust.estimator import Estimator
 
 __all__ = ["UNet"]
@@ -129,11 +130,8 @@ class UNet(nn.Module):
             (3, 1, 8, 8)
             (3, 1, 4, 4)
         """
-        dev = generator.device if generator is not None else y.device
         return tuple(
-            torch.randn((batch, *shape), generator=generator, dtype=y.dtype, device=dev).to(
-                y.device
-            )
+            draw(torch.randn, (batch, *shape), generator=generator, dtype=y.dtype, device=y.device)
             for shape in self.seed_shapes(y.shape[-2], y.shape[-1])
         )
 

@@ -24,8 +24,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import torch
 
-from stochrobust._checks import check_batch, check_int, check_positive
-from stochrobust.errors import ModelError, ShapeError, StochRobustError
+from stochrobust._checks import check_batch, check_int, check_model_input, check_positive
+from stochrobust._guard import stage
+from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.metrics.diversity import per_pixel_std
 from stochrobust.sensitivity.aggregate import RobustnessAggregator
@@ -308,23 +309,14 @@ class AuditReport:
 
 
 def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator | None) -> None:
-    """One forward pass on the first input, turning a crash of the model into ModelError.
+    """One forward pass on the first input; a crash of the model is a ModelError.
 
     Its seed comes from a generator of its own (on ``generator``'s device), so the caller's
     generator drives the attacks exactly as in :func:`~stochrobust.sensitivity.robustness`.
     """
     own = torch.Generator(device=y.device if generator is None else generator.device)
-    try:
-        with torch.no_grad():
-            est.sample(y[:1], 1, generator=own.manual_seed(0))
-    except StochRobustError:
-        raise
-    except Exception as exc:
-        text = " ".join(str(exc).split())
-        raise ModelError(
-            f"model: expected to run on inputs of shape {tuple(y.shape[1:])} (batch first), "
-            f"got {type(exc).__name__}: {text}"
-        ) from exc
+    with stage("probe on the first input"), torch.no_grad():
+        est.sample(y[:1], 1, generator=own.manual_seed(0))
 
 
 @_renamed(inputs="y", model_or_estimator="estimator", norm="ball",
@@ -396,6 +388,7 @@ def run_audit(
     """
     est = as_estimator(estimator)
     y = check_batch(y, "y")
+    check_model_input(y, "y", data_range if box is None else None)
     e = check_positive(eps, "eps")
     chunk = check_int(batch_size, "batch_size", minimum=1)
     n_div = check_int(n_diversity_seeds, "n_diversity_seeds", minimum=2)
@@ -403,23 +396,24 @@ def run_audit(
     label = list(names) if names is not None else [str(i) for i in range(y.shape[0])]
     if len(label) != y.shape[0]:
         raise ShapeError(f"names: expected {y.shape[0]} names, got {len(label)}")
-    _probe(est, y, generator)
     agg = RobustnessAggregator(
         e, ball=ball, n_seeds=n_seeds, solver=used, generator=generator, box=box,
         data_range=data_range,
     )  # fmt: skip
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("x", "l", "d")}
-    for start in range(0, y.shape[0], chunk):
-        part = y[start : start + chunk]
-        res = agg.attack(est, part)
-        step = res.delta.flatten(1).norm(dim=1)
-        parts["x"].append(res.delta)
-        parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
-    if est.is_stochastic:  # after every attack, so that the attacks draw as robustness() does
-        with torch.no_grad():
-            for start in range(0, y.shape[0], chunk):
-                draws = est.sample(y[start : start + chunk], n_div, generator=generator)
-                parts["d"].append(per_pixel_std(draws))
+    with est.guarded("run_audit", freeze=True, eval_mode=True, arg="estimator"):
+        _probe(est, y, generator)
+        for start in range(0, y.shape[0], chunk):
+            part = y[start : start + chunk]
+            res = agg.attack(est, part)
+            step = res.delta.flatten(1).norm(dim=1)
+            parts["x"].append(res.delta)
+            parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
+        if est.is_stochastic:  # after every attack, so that they draw as robustness() does
+            with torch.no_grad():
+                for start in range(0, y.shape[0], chunk):
+                    draws = est.sample(y[start : start + chunk], n_div, generator=generator)
+                    parts["d"].append(per_pixel_std(draws))
     shape = tuple(int(s) for s in y.shape[1:])
 
     def cat(key: str) -> torch.Tensor:

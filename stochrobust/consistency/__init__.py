@@ -6,6 +6,7 @@
   base class :class:`LinearOperator` for your own.
 - :func:`project`, :class:`Consistent` (make any generator's outputs consistent),
   :func:`consistency_psnr` and :func:`is_consistent` (the 45 dB criterion).
+- deepinv interoperability (optional extra): :func:`from_deepinv`, :func:`to_deepinv`.
 
 References:
     [O23] §2.2, §6.1.1; Bahat & Michaeli, CVPR 2020 (CEM); [D21] §3.4.
@@ -14,6 +15,7 @@ References:
 from stochrobust.consistency.base import Downsampling, LinearOperator
 from stochrobust.consistency.blur import BlurDownsample
 from stochrobust.consistency.circulant import PartialCirculant
+from stochrobust.consistency.deepinv import DeepinvOperator, from_deepinv, to_deepinv
 from stochrobust.consistency.operators import (
     AvgPoolDownsample,
     Colorization,
@@ -31,11 +33,14 @@ __all__ = [
     "BlurDownsample",
     "Colorization",
     "Consistent",
+    "DeepinvOperator",
     "Downsampling",
     "Inpainting",
     "LinearOperator",
     "PartialCirculant",
     "consistency_psnr",
+    "from_deepinv",
     "is_consistent",
     "project",
+    "to_deepinv",
 ]

@@ -138,7 +138,7 @@ def dataset_per_pixel_std(
     bs = check_int(batch_size, "batch_size", minimum=1)
     check_generator(generator)
     parts = []
-    with torch.no_grad():
+    with est.guarded("dataset_per_pixel_std", arg="estimator"), torch.no_grad():
         for start in range(0, ys.shape[0], bs):
             out = est.sample(ys[start : start + bs], nn_, generator=generator)
             if out.ndim == 2:  # scalar outputs (B, n): one "pixel" each

@@ -34,8 +34,8 @@ from stochrobust._checks import (
     check_int,
     check_tensor,
     describe,
-    frozen,
 )
+from stochrobust._guard import frozen
 
 __all__ = ["fid_from_features", "frechet_distance", "gaussian_w2"]
 

@@ -26,6 +26,7 @@ from stochrobust._checks import (
     check_generator,
     describe,
 )
+from stochrobust._seeds import draw
 from stochrobust.sensitivity.projections import check_norm, clip_box, project
 
 ObjectiveOutput: TypeAlias = "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"
@@ -85,9 +86,8 @@ def _rand_like(
 
     Drawn on the generator's device and moved to ``y``'s.
     """
-    dev = generator.device if generator is not None else y.device
     fn = torch.rand if kind == "rand" else torch.randn
-    return fn(y.shape, generator=generator, dtype=y.dtype, device=dev).to(y.device)
+    return draw(fn, y.shape, generator=generator, dtype=y.dtype, device=y.device)
 
 
 def uniform_ball(

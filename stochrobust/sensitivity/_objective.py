@@ -1,8 +1,9 @@
 """Objectives of the sensitivity attacks and the shared validation/preparation step.
 
 Internal: :func:`prepare` validates the public arguments once, wraps the model as an
-:class:`~stochrobust.Estimator`, draws the seeds and computes the clean outputs once without
-gradient. The objectives then evaluate the perturbed outputs through the fused
+:class:`~stochrobust.Estimator`, enters the model-state guard for the whole public call,
+draws the seeds and computes the clean outputs once without gradient. The objectives then
+evaluate the perturbed outputs through the fused
 :meth:`~stochrobust.Estimator.forward_seeds` (one model call for all ``B·K`` rows).
 """
 
@@ -17,15 +18,20 @@ import torch
 from stochrobust._checks import (
     ModelError,
     NonFiniteError,
+    RangeError,
+    StochRobustError,
     StochRobustTypeError,
-    check_batch,
+    check_batch_input,
+    check_data_range,
     check_eps,
+    check_finite,
     check_generator,
     check_int,
+    check_positive,
     describe,
-    frozen,
-    modules_of,
 )
+from stochrobust._guard import check_input_rank, stage
+from stochrobust._seeds import tree_cat
 from stochrobust.estimator import Estimator, Seeds, as_estimator
 from stochrobust.metrics.wasserstein import optimal_assignment
 from stochrobust.sensitivity._ascent import check_box
@@ -47,6 +53,7 @@ class Prepared:
     seeds: Seeds
     clean: torch.Tensor
     any_active: bool
+    data_range: float | None = None
 
 
 def check_solver(solver: object, norm: str) -> Solver:
@@ -75,6 +82,42 @@ def check_output(out: torch.Tensor, what: str) -> None:
         )
 
 
+def _check_precision(y: torch.Tensor, eps: torch.Tensor, norm: str) -> None:
+    """Refuse a radius too small to move ``y`` in its dtype (one host sync)."""
+    d = y[0].numel()
+    scale = {"l2": d**-0.5, "l1": 1.0 / d, "linf": 1.0}[norm]
+    step = (eps * scale).reshape(-1, *([1] * (y.ndim - 1)))
+    moved = (y + step).ne(y).flatten(1).any(dim=1) | (eps == 0)
+    if not bool(moved.all()):
+        raise RangeError(
+            f"eps: expected a radius that changes y in its dtype {y.dtype}, got eps with "
+            f"minimum {float(eps.min()):g}: y + delta == y for perturbations of that size "
+            f"(about {float(step.min()):.3g} per entry on the {norm} ball, below the "
+            f"{y.dtype} spacing near max|y| = {float(y.abs().max()):.3g}); pass y in "
+            "float64 or use a larger eps"
+        )
+
+
+def _checked_inputs(
+    y: object, eps: object, norm: object, data_range: object, box: object
+) -> tuple[torch.Tensor, torch.Tensor, str, float | None]:
+    if torch.is_inference_mode_enabled():
+        raise StochRobustError(
+            "y: expected a call outside torch.inference_mode(), got one inside it; the "
+            "attacks need gradients with respect to y, which inference mode forbids "
+            "(torch.no_grad() around the call is fine)"
+        )
+    yt = check_batch_input(y, "y")
+    check_finite(yt, "y")
+    # A box declares the inputs' value range itself (checked by check_box).
+    r = check_data_range(yt, data_range if box is None else None, "y")
+    if box is not None and data_range is not None:
+        r = check_positive(data_range, "data_range")
+    e = check_eps(eps, yt.shape[0], device=yt.device, dtype=yt.dtype)  # type: ignore[arg-type]
+    return yt, e, check_norm(norm), r
+
+
+@contextlib.contextmanager
 def prepare(
     estimator: object,
     y: object,
@@ -85,27 +128,38 @@ def prepare(
     generator: object,
     box: object,
     *,
+    entry: str,
     allow_zero: bool = True,
-) -> Prepared:
-    """Validate once, draw the seeds and compute the clean outputs (no grad, eval mode).
+    data_range: object = None,
+    freeze: bool = True,
+) -> Iterator[Prepared]:
+    """Validate once, enter the model-state guard, draw the seeds, run the clean pass.
 
-    The clean pass runs under its own :func:`~stochrobust.frozen` guard; the caller guards
-    the attack. Deterministic estimators get one seed (``n_seeds`` is ignored for them).
+    A context manager: the guard of ``entry`` (eval mode, frozen parameters unless
+    ``freeze=False``, protected buffers) stays active for the whole ``with`` block, so the
+    public function enters it once. Inside, model failures are
+    :class:`~stochrobust.ModelError` naming ``entry`` and the stage (``"clean pass"`` here;
+    the block is labelled ``"perturbed pass"``). Deterministic estimators get one seed.
     """
     est = as_estimator(estimator)  # type: ignore[arg-type]
-    yt = check_batch(y, "y")
-    e = check_eps(eps, yt.shape[0], device=yt.device, dtype=yt.dtype, allow_zero=allow_zero)
-    n = check_norm(norm)
+    yt, e, n, r = _checked_inputs(y, eps, norm, data_range, box)
+    if not allow_zero:
+        e = check_eps(e, yt.shape[0], allow_zero=False)
     k = check_int(n_seeds, "n_seeds", minimum=1)
     b = check_box(box, yt)
     s = check_solver(solver, n)
     g = check_generator(generator)
     k_eff = k if est.is_stochastic else 1
-    with frozen(est.model), torch.no_grad():
-        seeds = est.sample_seeds(yt, k_eff, g)
-        clean = est.forward_seeds(yt, seeds)
-    check_output(clean, "at y")
-    return Prepared(est, yt, e, n, b, s, k_eff, seeds, clean, bool((e > 0).any()))
+    with est.guarded(entry, freeze=freeze, eval_mode=True, arg="estimator"):
+        check_input_rank(yt, "y")
+        if bool((e > 0).any()):
+            _check_precision(yt, e, n)
+        with stage("clean pass"), torch.no_grad():
+            seeds = est.sample_seeds(yt, k_eff, g)
+            clean = est.forward_seeds(yt, seeds)
+        check_output(clean, "at y")
+        with stage("perturbed pass"):
+            yield Prepared(est, yt, e, n, b, s, k_eff, seeds, clean, bool((e > 0).any()), r)
 
 
 class SameSeedObjective:
@@ -152,45 +206,6 @@ class W2Objective:
         return (self.clean_flat - matched).pow(2).sum(-1).mean(-1)
 
 
-def cat_seeds(seeds: Seeds, other: Seeds) -> Seeds:
-    """Concatenate two seed structures along the batch dimension."""
-    if isinstance(seeds, torch.Tensor):
-        assert isinstance(other, torch.Tensor)
-        return torch.cat([seeds, other], dim=0)
-    if isinstance(seeds, dict):
-        assert isinstance(other, dict)
-        return {key: cat_seeds(seeds[key], other[key]) for key in seeds}
-    assert isinstance(seeds, (tuple, list)) and isinstance(other, (tuple, list))
-    return type(seeds)(cat_seeds(a, b) for a, b in zip(seeds, other, strict=True))
-
-
-@contextlib.contextmanager
-def protected_buffers(model: object) -> Iterator[None]:
-    """Let ``model`` run (e.g. in training mode) without changing its buffers.
-
-    Every buffer (BatchNorm running statistics, ``num_batches_tracked``, spectral-norm
-    vectors, ...) is swapped for a clone for the duration and the original tensor object is
-    put back on exit, also on exceptions. The originals are never written, so autograd graphs
-    that saved them stay valid, and the clones the forward pass updated are discarded.
-    """
-    saved: list[tuple[dict[str, torch.Tensor | None], str, torch.Tensor]] = []
-    seen: set[int] = set()
-    try:
-        for root in modules_of(model):
-            for mod in root.modules():
-                if id(mod) in seen:
-                    continue
-                seen.add(id(mod))
-                for name, buf in list(mod._buffers.items()):
-                    if buf is not None:
-                        saved.append((mod._buffers, name, buf))
-                        mod._buffers[name] = buf.clone()
-        yield
-    finally:
-        for table, name, buf in saved:
-            table[name] = buf
-
-
 def fused_same_seed_loss(
     est: Estimator, y: torch.Tensor, delta: torch.Tensor, seeds: Seeds
 ) -> torch.Tensor:
@@ -199,6 +214,6 @@ def fused_same_seed_loss(
     Differentiable through both halves (w.r.t. the model's parameters); ``(2·B·K)`` rows.
     """
     batch = y.shape[0]
-    both = est.forward_seeds(torch.cat([y, y + delta], dim=0), cat_seeds(seeds, seeds))
+    both = est.forward_seeds(torch.cat([y, y + delta], dim=0), tree_cat(seeds, seeds))
     clean, pert = both[:batch], both[batch:]
     return (pert - clean).pow(2).flatten(2).sum(-1).mean(-1)

@@ -14,10 +14,12 @@ import torch
 from torch import nn
 
 from stochrobust._checks import (
+    check_batch_input,
+    check_finite,
     check_int,
     check_positive,
-    frozen,
 )
+from stochrobust._guard import guard, stage
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._ascent import check_box
 from stochrobust.sensitivity._objective import (
@@ -25,7 +27,6 @@ from stochrobust.sensitivity._objective import (
     check_solver,
     fused_same_seed_loss,
     prepare,
-    protected_buffers,
 )
 from stochrobust.sensitivity.adaptive import AdamAscent
 from stochrobust.sensitivity.projections import check_norm
@@ -198,21 +199,29 @@ class RobustnessRegularizer(nn.Module):
 
         Raises:
             NonFiniteError, ModelError, ShapeError: as
-                :func:`~stochrobust.sensitivity.sensitivity_at`.
+                :func:`~stochrobust.sensitivity.sensitivity_at`; ``y`` is validated on
+                skipped calls too (a NaN, a list or a 1-D tensor never passes silently).
+            StochRobustTypeError: ``y`` is not a floating-point tensor.
         """
+        check_batch_input(y, "y")
+        check_finite(y, "y")
         if self.training:
             self._calls += 1
             if self._calls % self.every != 0:
                 return torch.zeros((), dtype=y.dtype, device=y.device)
         est = model if isinstance(model, Estimator) else Estimator(model, eval_mode=False)
-        p = prepare(est, y, self.eps, self.norm, self.n_seeds, self.solver, generator, self.box)
-        if not p.any_active:
-            return torch.zeros((), dtype=p.y.dtype, device=p.y.device)
-        with frozen(est.model):
+        with prepare(
+            est, y, self.eps, self.norm, self.n_seeds, self.solver, generator, self.box,
+            entry="RobustnessRegularizer",
+        ) as p:  # fmt: skip
+            if not p.any_active:
+                return torch.zeros((), dtype=p.y.dtype, device=p.y.device)
             objective = SameSeedObjective(est, p.y, p.seeds, p.clean)
             best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
-        with protected_buffers(est.model):
-            return fused_same_seed_loss(est, p.y, best.delta, p.seeds).mean()
+        # The loss runs in the caller's mode with trainable parameters, on buffer clones.
+        with guard(est, entry="RobustnessRegularizer", eval_mode=False, freeze=False):
+            with stage("loss pass"):
+                return fused_same_seed_loss(est, p.y, best.delta, p.seeds).mean()
 
     def extra_repr(self) -> str:
         """Configuration shown by ``repr``."""

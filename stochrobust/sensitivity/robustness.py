@@ -15,10 +15,11 @@ import torch
 from stochrobust._checks import (
     ShapeError,
     check_int,
+    check_model_input,
     check_positive,
     check_probability,
 )
-from stochrobust.estimator import Estimator
+from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity.sensitivity import sensitivity_at
 from stochrobust.sensitivity.solvers import Solver
@@ -100,6 +101,7 @@ def robustness(
     progress: bool = True,
     confidence: float = 0.95,
     device: torch.device | str | None = None,
+    data_range: float | None = 1.0,
 ) -> RobustnessReport:
     """Robustness ``R̃ = E_Y[r̃(Y)]`` ([O23] eq. 7) over a data set, with eq. 3 and eq. 9.
 
@@ -123,6 +125,9 @@ def robustness(
         progress: show a tqdm progress bar (on stderr).
         confidence: level of the confidence interval for ``R̃``, in ``(0, 1)``.
         device: move every batch to this device first (``None``: leave it where it is).
+        data_range: range of the inputs: every batch is validated against
+            ``[0, data_range]`` and the PSNRs use it; ``None`` skips the check and the PSNR
+            fields are NaN (see :func:`~stochrobust.sensitivity.sensitivity_at`).
 
     Returns:
         A :class:`RobustnessReport`.
@@ -160,17 +165,20 @@ def robustness(
     in_psnr: list[torch.Tensor] = []
     ball, seeds_used, solver_repr = str(norm), n_seeds, repr(solver)
     bar = tqdm(batches, total=total, disable=not progress, desc="robustness", unit="batch")
+    est = as_estimator(estimator)
     try:
-        for y in bar:
-            yb = y if device is None else y.to(device)
-            res = sensitivity_at(
-                estimator, yb, eps_f, norm=norm, n_seeds=n_seeds, solver=solver,
-                generator=generator, box=box,
-            )  # fmt: skip
-            values.append(res.value.detach().cpu())
-            out_psnr.append(res.output_psnr.detach().cpu())
-            in_psnr.append(res.input_psnr.detach().cpu())
-            ball, seeds_used, solver_repr = res.ball, res.n_seeds, res.solver
+        with est.guarded("robustness", freeze=True, eval_mode=True, arg="estimator"):
+            for y in bar:
+                yb = y if device is None else y.to(device)
+                check_model_input(yb, "data", data_range if box is None else None)
+                res = sensitivity_at(
+                    est, yb, eps_f, norm=norm, n_seeds=n_seeds, solver=solver,
+                    generator=generator, box=box, data_range=data_range,
+                )  # fmt: skip
+                values.append(res.value.detach().cpu())
+                out_psnr.append(res.output_psnr.detach().cpu())
+                in_psnr.append(res.input_psnr.detach().cpu())
+                ball, seeds_used, solver_repr = res.ball, res.n_seeds, res.solver
     finally:
         bar.close()
     if not values:

@@ -9,7 +9,8 @@
 
 Every function validates its inputs once, evaluates all seeds in one fused model call per
 step (:meth:`~stochrobust.Estimator.forward_seeds`), computes the clean outputs once without
-gradient, and runs the attack under :func:`~stochrobust.frozen`: the model is in eval mode
+gradient, and runs under the model-state guard (:func:`~stochrobust.frozen`), entered once
+per call: every module the model can reach is in eval mode
 (BatchNorm uses and does not update its running statistics, dropout is off) with frozen
 parameters, and the caller's mode and ``requires_grad`` flags are restored afterwards, also
 on exceptions. Gradients are taken with respect to the perturbation only; ``.grad`` is never
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 
 import torch
 
-from stochrobust._checks import frozen
 from stochrobust.estimator import Estimator
 from stochrobust.metrics.quality import psnr
 from stochrobust.sensitivity._objective import (
@@ -145,7 +145,7 @@ def sensitivity_at(
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
-    data_range: float = 1.0,
+    data_range: float | None = 1.0,
 ) -> SensitivityResult:
     """Same-seed sensitivity ``r̃(y) = max_{‖δ‖≤ε} E_Z ‖G(y, Z) − G(y + δ, Z)‖²`` per sample.
 
@@ -160,7 +160,9 @@ def sensitivity_at(
 
     Args:
         estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)`` (deterministic).
-            Pass the ``nn.Module`` (not a lambda around it) so that its state can be guarded.
+            Any callable holding modules works: they are found through closures,
+            globals, attributes and containers (the "Model state" rules of the estimator
+            guide) and guarded for the whole call.
         y: inputs ``(B, *in_shape)``, finite; never modified.
         eps: radius, a number or a ``(B,)`` tensor, ``≥ 0``.
         norm: the ball, ``"l2"`` (the paper's), ``"linf"`` or ``"l1"``.
@@ -171,20 +173,27 @@ def sensitivity_at(
         generator: random generator for the seeds and the random starts; the same state
             gives the same result bit for bit on CPU.
         box: ``(lo, hi)`` constraint on ``y + δ`` (e.g. ``(0, 1)``), or ``None``.
-        data_range: peak value for the PSNRs.
+        data_range: peak-to-peak range of ``y`` and the outputs (default ``1.0``): ``y`` is
+            validated against ``[0, data_range]`` and both PSNRs use it. ``None`` skips the
+            check for inputs that are not images on a known range; the PSNR fields are then
+            NaN.
 
     Returns:
         A :class:`SensitivityResult`.
 
     Raises:
-        RangeError: ``eps < 0``, ``n_seeds < 1``, unknown ``norm``, ``y`` outside ``box``.
-        ShapeError: ``eps`` is not a number or ``(B,)``; ``y`` has no batch dimension.
+        RangeError: ``eps < 0``, ``n_seeds < 1``, unknown ``norm``, ``y`` outside ``box``
+            or outside ``[0, data_range]``, or ``eps`` too small to change ``y`` in its dtype.
+        ShapeError: ``eps`` is not a number or ``(B,)``; ``y`` is 1-D, or a single image
+            without its batch dimension for a convolutional model.
         NonFiniteError: NaN/Inf in ``y`` (named ``y``) or in the model output (named
             ``model output``).
-        ModelError: the model returns the wrong batch size or shape, or does not depend
-            differentiably on ``y`` (output does not require grad, or an identically zero
-            gradient at the random start).
-        StochRobustTypeError: a wrong argument type (e.g. ``solver``).
+        ModelError: the model raises (chained, with the entry point, the stage and the
+            likely fix), returns the wrong batch size, shape or a non-float tensor, or does
+            not depend differentiably on ``y``.
+        StochRobustTypeError: a wrong argument type (e.g. ``solver``), or ``y`` is an
+            inference tensor.
+        StochRobustError: called inside ``torch.inference_mode()``.
 
     Shape:
         - ``y``: ``(B, *in_shape)``; ``value``, ``norm``, PSNRs: ``(B,)``.
@@ -201,33 +210,44 @@ def sensitivity_at(
         >>> round(float(res.value[0]), 4)             # eq. 6 = (eq. 2) squared
         0.04
     """
-    p = prepare(estimator, y, eps, norm, n_seeds, solver, generator, box)
-    if not p.any_active:
-        zeros = torch.zeros(p.y.shape[0], dtype=p.y.dtype, device=p.y.device)
-        inf = torch.full_like(zeros, float("inf"))
-        return SensitivityResult(
-            zeros, zeros.clone(), torch.zeros_like(p.y), inf, inf.clone(), p.eps, p.norm,
-            p.n_seeds, repr(p.solver),
-        )  # fmt: skip
-    objective = SameSeedObjective(p.est, p.y, p.seeds, p.clean)
-    with frozen(p.est.model):
+    with prepare(
+        estimator, y, eps, norm, n_seeds, solver, generator, box,
+        entry="sensitivity_at", data_range=data_range,
+    ) as p:  # fmt: skip
+        if not p.any_active:
+            zeros = torch.zeros(p.y.shape[0], dtype=p.y.dtype, device=p.y.device)
+            inf = _psnr_or_nan(torch.full_like(zeros, float("inf")), p.data_range)
+            return SensitivityResult(
+                zeros, zeros.clone(), torch.zeros_like(p.y), inf, inf.clone(), p.eps, p.norm,
+                p.n_seeds, repr(p.solver),
+            )  # fmt: skip
+        objective = SameSeedObjective(p.est, p.y, p.seeds, p.clean)
         best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
     assert best.aux is not None
     perturbed = best.aux
     check_output(perturbed, "at y + delta")
     batch, k = p.clean.shape[:2]
-    out_psnr = psnr(p.clean.flatten(0, 1), perturbed.flatten(0, 1), data_range)
+    with torch.no_grad():
+        peak = 1.0 if p.data_range is None else p.data_range
+        out_psnr = psnr(p.clean.flatten(0, 1), perturbed.flatten(0, 1), peak)
+        in_psnr = psnr(p.y + best.delta, p.y, peak)
     return SensitivityResult(
         value=best.value,
         norm=best.value.clamp_min(0).sqrt(),
         delta=best.delta,
-        output_psnr=out_psnr.reshape(batch, k).mean(dim=1),
-        input_psnr=psnr(p.y + best.delta, p.y, data_range),
+        output_psnr=_psnr_or_nan(out_psnr.reshape(batch, k).mean(dim=1), p.data_range),
+        input_psnr=_psnr_or_nan(in_psnr, p.data_range),
         eps=p.eps,
         ball=p.norm,
         n_seeds=p.n_seeds,
         solver=repr(p.solver),
     )
+
+
+def _psnr_or_nan(values: torch.Tensor, data_range: float | None) -> torch.Tensor:
+    """PSNRs as computed, or NaN when ``data_range=None`` (no peak, no PSNR); detached."""
+    out = values.detach()
+    return out if data_range is not None else torch.full_like(out, float("nan"))
 
 
 def w2_sensitivity_at(
@@ -241,6 +261,7 @@ def w2_sensitivity_at(
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
     same_seeds: bool = True,
+    data_range: float | None = 1.0,
 ) -> W2SensitivityResult:
     """Estimate the Wasserstein sensitivity ``max_{‖δ‖≤ε} W₂²(p(x̂|y), p(x̂|y+δ))`` ([O23] eq. 4).
 
@@ -270,7 +291,11 @@ def w2_sensitivity_at(
         solver: the maximiser (default: :func:`~stochrobust.sensitivity.default_solver`).
         generator: random generator (seeds and starts).
         box: ``(lo, hi)`` on ``y + δ`` or ``None``.
-        same_seeds: use the same seeds for both clouds (see above).
+        same_seeds: use the same seeds for both clouds (see above). At ``eps = 0`` the
+            solver is skipped: ``value`` is exactly ``0`` with the same seeds and the noise
+            floor of the two independent clouds without them.
+        data_range: range of ``y``, validated against ``[0, data_range]``; ``None`` skips
+            the check (see :func:`sensitivity_at`).
 
     Returns:
         A :class:`W2SensitivityResult`.
@@ -293,24 +318,25 @@ def w2_sensitivity_at(
         >>> bool((res.value <= res.same_seed_value + 1e-6).all())
         True
     """
-    p = prepare(estimator, y, eps, norm, n_seeds, solver, generator, box)
-    batch = p.y.shape[0]
-    if not p.any_active:
-        zeros = torch.zeros(batch, dtype=p.y.dtype, device=p.y.device)
-        return W2SensitivityResult(
-            zeros, zeros.clone(), torch.zeros_like(p.y), p.eps, p.norm, p.n_seeds,
-            bool(same_seeds), repr(p.solver),
-        )  # fmt: skip
-    with frozen(p.est.model):
+    with prepare(
+        estimator, y, eps, norm, n_seeds, solver, generator, box,
+        entry="w2_sensitivity_at", data_range=data_range,
+    ) as p:  # fmt: skip
         seeds2 = p.seeds if same_seeds else p.est.sample_seeds(p.y, p.n_seeds, generator)
         objective = W2Objective(p.est, p.y, seeds2, p.clean)
-        best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
+        if p.any_active:
+            best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
+            delta, value = best.delta, best.value
+        else:  # delta = 0; independent clouds still differ (the noise floor)
+            delta = torch.zeros_like(p.y)
+            with torch.no_grad():
+                value = objective(delta)
         with torch.no_grad():
-            eq6, _ = SameSeedObjective(p.est, p.y, p.seeds, p.clean)(best.delta)
+            eq6, _ = SameSeedObjective(p.est, p.y, p.seeds, p.clean)(delta)
     return W2SensitivityResult(
-        value=best.value,
+        value=value,
         same_seed_value=eq6,
-        delta=best.delta,
+        delta=delta,
         eps=p.eps,
         ball=p.norm,
         n_seeds=p.n_seeds,
@@ -329,6 +355,7 @@ def local_lipschitz(
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
+    data_range: float | None = 1.0,
 ) -> torch.Tensor:
     """Lower bound on the local Lipschitz constant: ``‖G(y + δ) − G(y)‖₂ / ‖δ‖₂`` per sample.
 
@@ -347,6 +374,8 @@ def local_lipschitz(
         solver: the maximiser (default: :func:`~stochrobust.sensitivity.default_solver`).
         generator: random generator.
         box: ``(lo, hi)`` on ``y + δ`` or ``None``.
+        data_range: range of ``y``, validated against ``[0, data_range]``; ``None`` skips
+            the check (see :func:`sensitivity_at`).
 
     Returns:
         ``(B,)`` lower bounds.
@@ -368,9 +397,11 @@ def local_lipschitz(
         >>> [round(v, 3) for v in lip.tolist()]  # sigma_max(A) for a linear model
         [3.0, 3.0]
     """
-    p = prepare(estimator, y, eps, norm, n_seeds, solver, generator, box, allow_zero=False)
-    objective = SameSeedObjective(p.est, p.y, p.seeds, p.clean)
-    with frozen(p.est.model):
+    with prepare(
+        estimator, y, eps, norm, n_seeds, solver, generator, box,
+        entry="local_lipschitz", allow_zero=False, data_range=data_range,
+    ) as p:  # fmt: skip
+        objective = SameSeedObjective(p.est, p.y, p.seeds, p.clean)
         best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
     step = best.delta.flatten(1).norm(dim=1)
     tiny = torch.finfo(step.dtype).tiny

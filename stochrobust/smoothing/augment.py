@@ -33,6 +33,8 @@ from stochrobust._checks import (
     check_positive,
     describe,
 )
+from stochrobust._deprecate import renamed
+from stochrobust._seeds import draw
 
 __all__ = ["NoiseAugmentation", "median_aggregate", "noise_augment"]
 
@@ -61,19 +63,21 @@ class NoiseAugmentation:
     group_sigma: torch.Tensor
 
 
+@renamed(x="y")
 def noise_augment(
-    x: torch.Tensor,
+    y: torch.Tensor,
     sigmas: Sequence[float] = (0.03, 0.03, 0.2, 0.2, 0.0),
     generator: torch.Generator | None = None,
 ) -> NoiseAugmentation:
     """Duplicate a batch once per σ and add Gaussian noise (the CertSR fine-tuning recipe).
 
-    Copy ``j`` of the batch is ``x + sigmas[j]·g`` with ``g ~ N(0, I)`` drawn for all
-    ``S·N`` rows in one ``torch.randn`` call (so a ``σ = 0`` copy is ``x`` exactly). The
-    input is not modified; the result is differentiable with respect to ``x``.
+    Copy ``j`` of the batch is ``y + sigmas[j]·g`` with ``g ~ N(0, I)`` drawn for all
+    ``S·N`` rows in one ``torch.randn`` call (so a ``σ = 0`` copy is ``y`` exactly). The
+    input is not modified; the result is differentiable with respect to ``y``.
 
     Args:
-        x: batch ``(N, ...)``, e.g. low-resolution images in ``[0, 1]``.
+        y: batch ``(N, ...)`` of model inputs, e.g. low-resolution images in ``[0, 1]``
+            (``x=``: deprecated 0.1 spelling).
         sigmas: one noise level (``≥ 0``) per copy; the default is [C24] §5's recipe
             (two copies at 0.03, two at 0.2, one clean).
         generator: random generator for the noise.
@@ -88,7 +92,7 @@ def noise_augment(
         StochRobustTypeError: ``sigmas`` is not a non-empty sequence of numbers.
 
     Shape:
-        - ``x``: ``(N, *)``; ``inputs``: ``(S·N, *)``; ``index``, ``sigma``, ``group``:
+        - ``y``: ``(N, *)``; ``inputs``: ``(S·N, *)``; ``index``, ``sigma``, ``group``:
           ``(S·N,)``.
 
     References:
@@ -103,7 +107,7 @@ def noise_augment(
         >>> bool(aug.inputs[8:].eq(0).all())  # the σ = 0 copy is the clean batch
         True
     """
-    x = check_batch(x, "x")
+    y = check_batch(y, "y")
     check_generator(generator)
     if isinstance(sigmas, (str, bytes)) or not isinstance(sigmas, Sequence) or not sigmas:
         raise StochRobustTypeError(
@@ -111,21 +115,23 @@ def noise_augment(
         )
     levels = [check_positive(s, f"sigmas[{j}]", allow_zero=True) for j, s in enumerate(sigmas)]
     distinct = list(dict.fromkeys(levels))
-    n, s_count, u_count = x.shape[0], len(levels), len(distinct)
-    dev = generator.device if generator is not None else x.device
-    noise = torch.randn((s_count * n, *x.shape[1:]), generator=generator, dtype=x.dtype, device=dev)
-    sigma = torch.tensor(levels, dtype=x.dtype, device=x.device).repeat_interleave(n)
-    rep = x.unsqueeze(0).expand(s_count, *x.shape).reshape(s_count * n, *x.shape[1:])
-    inputs = rep + sigma.view(-1, *([1] * (x.ndim - 1))) * noise.to(x.device)
-    rows = torch.arange(n, device=x.device)
-    slot = torch.tensor([distinct.index(s) for s in levels], device=x.device)
+    n, s_count, u_count = y.shape[0], len(levels), len(distinct)
+    noise = draw(
+        torch.randn, (s_count * n, *y.shape[1:]), generator=generator, dtype=y.dtype,
+        device=y.device,
+    )  # fmt: skip
+    sigma = torch.tensor(levels, dtype=y.dtype, device=y.device).repeat_interleave(n)
+    rep = y.unsqueeze(0).expand(s_count, *y.shape).reshape(s_count * n, *y.shape[1:])
+    inputs = rep + sigma.view(-1, *([1] * (y.ndim - 1))) * noise
+    rows = torch.arange(n, device=y.device)
+    slot = torch.tensor([distinct.index(s) for s in levels], device=y.device)
     return NoiseAugmentation(
         inputs=inputs,
         index=rows.repeat(s_count),
         sigma=sigma,
         group=(slot.repeat_interleave(n) * n + rows.repeat(s_count)),
         group_index=rows.repeat(u_count),
-        group_sigma=torch.tensor(distinct, dtype=x.dtype, device=x.device).repeat_interleave(n),
+        group_sigma=torch.tensor(distinct, dtype=y.dtype, device=y.device).repeat_interleave(n),
     )
 
 

@@ -1,7 +1,7 @@
 """Certified per-coordinate bounds on the smoothed percentile under ``‖δ‖₂ < ε``.
 
-From ``n`` fresh samples ``f(x + σg)`` sorted per coordinate, ``X(k̲)`` and ``X(k̄)`` bound
-the *population* percentile ``q_p(x + δ)`` for every ``‖δ‖₂ < ε`` with probability
+From ``n`` fresh samples ``f(y + σg)`` sorted per coordinate, ``X(k̲)`` and ``X(k̄)`` bound
+the *population* percentile ``q_p(y + δ)`` for every ``‖δ‖₂ < ε`` with probability
 ``≥ 1 − α`` per side ([C24] Lemma 4.1; Chiang et al. 2020), with the indices of
 :func:`~stochrobust.smoothing.certified_indices`.
 
@@ -21,19 +21,20 @@ from dataclasses import dataclass
 import torch
 
 from stochrobust._checks import (
-    ModelError,
     StochRobustTypeError,
     check_int,
     check_positive,
     check_probability,
     describe,
 )
+from stochrobust._deprecate import renamed
+from stochrobust._guard import guard
 from stochrobust.smoothing.certificates import (
     certified_indices,
     certified_radius,
     percentile_index,
 )
-from stochrobust.smoothing.sampling import Model, _check_clip, sample_noisy_outputs
+from stochrobust.smoothing.sampling import Model, check_output_box, sample_noisy_outputs
 
 __all__ = ["CertificationWarning", "SmoothingCertificate", "certify_percentile"]
 
@@ -63,7 +64,8 @@ class SmoothingCertificate:
             both sides (union bound).
         indices: the 1-based order-statistic indices ``(k̲, k̄)``, ``None`` per side if
             not certifiable.
-        clip: the output clamp applied to every sample, or ``None``.
+        box: the output clamp ``(lo, hi)`` applied to every sample, or ``None``
+            (``clip``: deprecated 0.1 name, warns).
         warnings: human-readable reasons for sides that could not be certified.
     """
 
@@ -79,8 +81,18 @@ class SmoothingCertificate:
     p: float
     simultaneous: bool
     indices: tuple[int | None, int | None]
-    clip: tuple[float, float] | None
+    box: tuple[float, float] | None
     warnings: tuple[str, ...]
+
+    @property
+    def clip(self) -> tuple[float, float] | None:
+        """Deprecated 0.1 name of :attr:`box` (warns ``DeprecationWarning``)."""
+        warnings.warn(
+            "SmoothingCertificate.clip is deprecated since 0.2, use SmoothingCertificate.box",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.box
 
     def contains(self, values: torch.Tensor) -> torch.Tensor:
         """Boolean mask ``lower ≤ values ≤ upper`` (elementwise, broadcasting).
@@ -101,9 +113,10 @@ class SmoothingCertificate:
         return (self.lower <= values) & (values <= self.upper)
 
 
+@renamed(x="y", clip="box")
 def certify_percentile(
     model: Model,
-    x: torch.Tensor,
+    y: torch.Tensor,
     eps: float,
     sigma: float,
     *,
@@ -113,16 +126,16 @@ def certify_percentile(
     simultaneous: bool = False,
     generator: torch.Generator | None = None,
     max_batch: int | None = None,
-    clip: tuple[float, float] | None = None,
+    box: tuple[float, float] | None = None,
 ) -> SmoothingCertificate:
     """Certified per-coordinate bounds on the smoothed percentile under ``‖δ‖₂ < ε``.
 
-    Draws ``n`` **fresh** samples ``f(x + σg)`` (use a dedicated generator: never the noise
+    Draws ``n`` **fresh** samples ``f(y + σg)`` (use a dedicated generator: never the noise
     that chose σ, ε or the prediction), selects order statistics per coordinate and returns
     ``lower = X(k̲)``, ``upper = X(k̄)`` with the indices of
     :func:`~stochrobust.smoothing.certified_indices`. Guarantee: with probability at least
     ``1 − alpha_per_side`` over the samples, for every ``‖δ‖₂ < ε``,
-    ``lower_i ≤ q_p(x + δ)_i`` (and likewise ``q_p(x + δ)_i ≤ upper_i``), where ``q_p`` is
+    ``lower_i ≤ q_p(y + δ)_i`` (and likewise ``q_p(y + δ)_i ≤ upper_i``), where ``q_p`` is
     the *population* percentile of the (clipped) base model — not the Monte-Carlo
     prediction. With ``simultaneous=True`` ``alpha_per_side = alpha / (2·d)``, ``d`` the
     number of output coordinates per input, so all coordinates and both sides hold jointly
@@ -133,8 +146,8 @@ def certify_percentile(
 
     Args:
         model: the base model ``f``.
-        x: inputs ``(B, ...)``.
-        eps: L2 radius (``≥ 0``) in the units of ``x``.
+        y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
+        eps: L2 radius (``≥ 0``) in the units of ``y``.
         sigma: smoothing noise standard deviation (``> 0``).
         n_samples: samples per input (Chiang et al. 2020: 2000). All ``B·n`` outputs are
             kept in memory at once.
@@ -143,7 +156,8 @@ def certify_percentile(
         simultaneous: joint guarantee over all coordinates and both sides.
         generator: random generator for the certification noise.
         max_batch: most rows per model call.
-        clip: ``(low, high)`` output clamp, the same as for prediction.
+        box: ``(lo, hi)`` output clamp, the same as for prediction (``clip=``: deprecated
+            0.1 spelling).
 
     Returns:
         A :class:`SmoothingCertificate`.
@@ -151,18 +165,18 @@ def certify_percentile(
     Raises:
         RangeError: ``eps < 0``, ``sigma ≤ 0``, ``n_samples < 1``, ``alpha`` or ``p``
             outside ``(0, 1)``.
-        NonFiniteError: ``x`` holds NaN or Inf.
-        ModelError: the model returns NaN or Inf.
+        NonFiniteError: ``y`` or a model output holds NaN or Inf.
+        ModelError: the model raises (chained) or returns a wrong batch or dtype.
 
     Shape:
-        - ``x``: ``(B, *in_shape)``; every tensor of the result: ``(B, *out_shape)``.
+        - ``y``: ``(B, *in_shape)``; every tensor of the result: ``(B, *out_shape)``.
 
     References:
         [C24] Lemma 4.1 (eq. 3); [Ch20] §4 (order-statistic bounds, n = 2000).
 
     Examples:
-        >>> x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-        >>> c = certify_percentile(torch.nn.Identity(), x, eps=0.05, sigma=0.25,
+        >>> y = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+        >>> c = certify_percentile(torch.nn.Identity(), y, eps=0.05, sigma=0.25,
         ...                        n_samples=500, generator=torch.Generator().manual_seed(1))
         >>> c.indices, bool(c.certified.all())
         ((177, 324), True)
@@ -176,14 +190,9 @@ def certify_percentile(
     n = check_int(n_samples, "n_samples", minimum=1)
     if not isinstance(simultaneous, bool):
         raise StochRobustTypeError(f"simultaneous: expected a bool, got {describe(simultaneous)}")
-    with torch.no_grad():
+    with guard(model, entry="certify_percentile", arg="model", freeze=False), torch.no_grad():
         samples = sample_noisy_outputs(
-            model, x, sigma, n, generator=generator, max_batch=max_batch, clip=clip
-        )
-    if not bool(torch.isfinite(samples).all()):
-        raise ModelError(
-            f"model: expected finite outputs on the noisy inputs, got non-finite values in "
-            f"samples of shape {tuple(samples.shape)}"
+            model, y, sigma, n, generator=generator, max_batch=max_batch, box=box
         )
     d = math.prod(samples.shape[2:])
     alpha_side = alpha / (2 * d) if simultaneous else alpha
@@ -226,6 +235,6 @@ def certify_percentile(
         p=p,
         simultaneous=simultaneous,
         indices=(k_low, k_up),
-        clip=_check_clip(clip),
+        box=check_output_box(box),
         warnings=tuple(notes),
     )

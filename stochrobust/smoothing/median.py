@@ -13,14 +13,19 @@ References:
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import torch
 from torch import nn
 
 from stochrobust._checks import check_callable, check_int, check_positive
+from stochrobust._deprecate import renamed
+from stochrobust._guard import guard
 from stochrobust.smoothing.certify import SmoothingCertificate, certify_percentile
 from stochrobust.smoothing.sampling import (
     Model,
-    _check_clip,
+    check_output_box,
     sample_noisy_outputs,
     smoothed_percentile,
 )
@@ -31,23 +36,26 @@ __all__ = ["MedianSmoothing"]
 class MedianSmoothing(nn.Module):
     """Median randomized smoothing of a restoration model ([C24] §4, CertSR inference).
 
-    ``forward(x)`` is the per-pixel Monte-Carlo median of ``model(x + σg)`` over
+    ``forward(y)`` is the per-pixel Monte-Carlo median of ``model(y + σg)`` over
     ``n_samples`` Gaussian draws, evaluated fused (one ``(B·n)`` batch, chunked by
     ``max_batch``). :meth:`certify` gives certified bounds from fresh samples.
 
     Args:
-        model: the base model ``f`` (``nn.Module`` or callable); evaluated in eval mode,
-            its state is restored after every call.
+        model: the base model ``f`` (``nn.Module``, callable, or an
+            :class:`~stochrobust.Estimator`; a stochastic one gets one seed per noisy copy,
+            drawn from the same generator as the noise); evaluated in eval mode on
+            clones of its buffers, its state is restored after every call.
         sigma: smoothing noise standard deviation (``> 0``; CertSR: 0.03–0.07 for images in
             ``[0, 1]``).
         n_samples: Monte-Carlo samples for predictions (CertSR: 21).
         max_batch: most rows per model call (``None``: one call).
-        clip: optional output clamp, e.g. ``(0.0, 1.0)``, applied to every sample in
-            predictions and certificates alike.
+        box: optional output clamp ``(lo, hi)``, e.g. ``(0.0, 1.0)``, applied to every
+            sample in predictions and certificates alike (``clip=`` is the deprecated 0.1
+            spelling).
 
     Raises:
-        RangeError: ``sigma ≤ 0``, ``n_samples < 1``, ``max_batch < 1``, ``low ≥ high``.
-        StochRobustTypeError: ``model`` not callable or a malformed ``clip``.
+        RangeError: ``sigma ≤ 0``, ``n_samples < 1``, ``max_batch < 1``, ``lo > hi``.
+        StochRobustTypeError: ``model`` not callable or a malformed ``box``.
 
     Shape:
         - input ``(B, *in_shape)``; output ``(B, *out_shape)``.
@@ -56,19 +64,20 @@ class MedianSmoothing(nn.Module):
         [C24] §4.1–4.2 and Lemma 4.1; [Ch20] (median smoothing and its certificate).
 
     Examples:
-        >>> smooth = MedianSmoothing(torch.nn.Identity(), sigma=0.05, clip=(0.0, 1.0))
-        >>> x = torch.rand(2, 3, 8, 8)
-        >>> smooth(x, generator=torch.Generator().manual_seed(0)).shape
+        >>> smooth = MedianSmoothing(torch.nn.Identity(), sigma=0.05, box=(0.0, 1.0))
+        >>> y = torch.rand(2, 3, 8, 8)
+        >>> smooth(y, generator=torch.Generator().manual_seed(0)).shape
         torch.Size([2, 3, 8, 8])
     """
 
+    @renamed(clip="box")
     def __init__(
         self,
         model: Model,
         sigma: float,
         n_samples: int = 21,
         max_batch: int | None = None,
-        clip: tuple[float, float] | None = None,
+        box: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         check_callable(model, "model")
@@ -76,42 +85,62 @@ class MedianSmoothing(nn.Module):
         self.sigma = check_positive(sigma, "sigma")
         self.n_samples = check_int(n_samples, "n_samples", minimum=1)
         self.max_batch = None if max_batch is None else check_int(max_batch, "max_batch", minimum=1)
-        self.clip = _check_clip(clip)
+        self.box = check_output_box(box)
+
+    @property
+    def clip(self) -> tuple[float, float] | None:
+        """Deprecated 0.1 name of :attr:`box` (warns ``DeprecationWarning``)."""
+        warnings.warn(
+            "MedianSmoothing.clip is deprecated since 0.2, use MedianSmoothing.box",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.box
 
     def extra_repr(self) -> str:
         """The configuration shown by ``repr``."""
         return (
             f"sigma={self.sigma:g}, n_samples={self.n_samples}, max_batch={self.max_batch}, "
-            f"clip={self.clip}"
+            f"box={self.box}"
         )
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Monte-Carlo median ``X(⌈n/2⌉)`` of ``model(x + σg)``, per output coordinate.
+    def _guarded(self, entry: str) -> contextlib.AbstractContextManager[object]:
+        return guard(self.model, entry=f"MedianSmoothing.{entry}", arg="model", freeze=False)
+
+    @renamed(x="y")
+    def forward(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Monte-Carlo median ``X(⌈n/2⌉)`` of ``model(y + σg)``, per output coordinate.
 
         Args:
-            x: inputs ``(B, ...)``.
+            y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
             generator: random generator for the noise.
 
         Returns:
             ``(B, *out_shape)``.
+
+        Raises:
+            NonFiniteError: ``y`` or a sample of the model output holds NaN or Inf.
+            ModelError: the model raises (chained) or returns a wrong batch or dtype.
 
         Examples:
             >>> m = MedianSmoothing(lambda x: 2 * x, sigma=0.1, n_samples=5)
             >>> m(torch.zeros(1, 4)).shape
             torch.Size([1, 4])
         """
-        return self.percentile(x, 0.5, generator=generator)
+        with self._guarded("forward"):
+            return self.percentile(y, 0.5, generator=generator)
 
+    @renamed(x="y")
     def sample(
         self,
-        x: torch.Tensor,
+        y: torch.Tensor,
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """The raw (clipped) samples ``model(x + σg)``, ``(B, n, *out_shape)``.
+        """The raw (clamped) samples ``model(y + σg)``, ``(B, n, *out_shape)``.
 
         Args:
-            x: inputs ``(B, ...)``.
+            y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
             n_samples: samples per input (default: the module's ``n_samples``).
             generator: random generator for the noise.
 
@@ -124,27 +153,29 @@ class MedianSmoothing(nn.Module):
             torch.Size([2, 3, 4])
         """
         n = self.n_samples if n_samples is None else n_samples
-        return sample_noisy_outputs(
-            self.model,
-            x,
-            self.sigma,
-            n,
-            generator=generator,
-            max_batch=self.max_batch,
-            clip=self.clip,
-        )
+        with self._guarded("sample"):
+            return sample_noisy_outputs(
+                self.model,
+                y,
+                self.sigma,
+                n,
+                generator=generator,
+                max_batch=self.max_batch,
+                box=self.box,
+            )
 
+    @renamed(x="y")
     def percentile(
         self,
-        x: torch.Tensor,
+        y: torch.Tensor,
         p: float,
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Monte-Carlo ``p``-percentile ``X(⌈p·n⌉)`` of ``model(x + σg)``.
+        """Monte-Carlo ``p``-percentile ``X(⌈p·n⌉)`` of ``model(y + σg)``.
 
         Args:
-            x: inputs ``(B, ...)``.
+            y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
             p: percentile level in ``(0, 1)``.
             n_samples: samples per input (default: the module's ``n_samples``).
             generator: random generator for the noise.
@@ -162,20 +193,22 @@ class MedianSmoothing(nn.Module):
             True
         """
         n = self.n_samples if n_samples is None else n_samples
-        return smoothed_percentile(
-            self.model,
-            x,
-            self.sigma,
-            p,
-            n,
-            generator=generator,
-            max_batch=self.max_batch,
-            clip=self.clip,
-        )
+        with self._guarded("percentile"):
+            return smoothed_percentile(
+                self.model,
+                y,
+                self.sigma,
+                p,
+                n,
+                generator=generator,
+                max_batch=self.max_batch,
+                box=self.box,
+            )
 
+    @renamed(x="y")
     def certify(
         self,
-        x: torch.Tensor,
+        y: torch.Tensor,
         eps: float,
         n_samples: int = 2000,
         alpha: float = 1e-3,
@@ -189,7 +222,7 @@ class MedianSmoothing(nn.Module):
         certification, not the one used for predictions or to choose σ.
 
         Args:
-            x: inputs ``(B, ...)``.
+            y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
             eps: L2 radius (``≥ 0``).
             n_samples: certification samples (Chiang et al. 2020: 2000).
             alpha: failure probability in ``(0, 1)``.
@@ -207,16 +240,17 @@ class MedianSmoothing(nn.Module):
             >>> c.indices
             (268, 1733)
         """
-        return certify_percentile(
-            self.model,
-            x,
-            eps,
-            self.sigma,
-            n_samples=n_samples,
-            alpha=alpha,
-            p=p,
-            simultaneous=simultaneous,
-            generator=generator,
-            max_batch=self.max_batch,
-            clip=self.clip,
-        )
+        with self._guarded("certify"):
+            return certify_percentile(
+                self.model,
+                y,
+                eps,
+                self.sigma,
+                n_samples=n_samples,
+                alpha=alpha,
+                p=p,
+                simultaneous=simultaneous,
+                generator=generator,
+                max_batch=self.max_batch,
+                box=self.box,
+            )

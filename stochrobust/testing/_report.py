@@ -67,10 +67,16 @@ def worst_ai_psnr(shape: Sequence[int], eps: float, norm: str, data_range: float
     return psnr_for_eps(tuple(shape), l2, data_range)
 
 
-def eps_line(eps: torch.Tensor, shape: Sequence[int], norm: str, data_range: float) -> str:
-    """``eps = 0.1 on the l2 ball (worst-case AI-PSNR 34.00 dB for inputs of shape (3, 8, 8))``."""
+def eps_line(eps: torch.Tensor, shape: Sequence[int], norm: str, data_range: float | None) -> str:
+    """``eps = 0.1 on the l2 ball (worst-case AI-PSNR 34.00 dB for inputs of shape (3, 8, 8))``.
+
+    Without a data range (``None``) there is no AI-PSNR: only the radius is reported.
+    """
     lo, hi = float(eps.min()), float(eps.max())
     shp = tuple(int(s) for s in shape)
+    if data_range is None:
+        span = num(lo) if lo == hi else f"in [{num(lo)}, {num(hi)}]"
+        return f"eps = {span} on the {norm} ball (inputs of shape {shp}, no data range)"
     if lo == hi:
         ai = worst_ai_psnr(shp, lo, norm, data_range)
         return (

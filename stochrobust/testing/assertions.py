@@ -25,6 +25,7 @@ from stochrobust._checks import (
     RangeError,
     StochRobustTypeError,
     check_generator,
+    check_model_input,
     check_number,
     check_positive,
     describe,
@@ -70,12 +71,13 @@ def _measure(
     generator: torch.Generator | None,
     box: tuple[float, float] | None,
     budget: float | None,
-    data_range: float,
+    data_range: float | None,
     aggregate: str,
 ) -> tuple[SensitivityResult, list[str]]:
     """Run the attack; return the result and the configuration lines of a report."""
     if aggregate not in AGGREGATES:
         raise RangeError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
+    check_model_input(inputs, "inputs", data_range if box is None else None)
     check_generator(generator)
     if solver is not None and not isinstance(solver, Solver):
         raise StochRobustTypeError(
@@ -160,7 +162,7 @@ def assert_sensitivity_below(
     norm: str = "l2",
     budget: float | None = None,
     aggregate: Literal["each", "mean"] = "each",
-    data_range: float = 1.0,
+    data_range: float | None = 1.0,
 ) -> SensitivityResult:
     """Assert that the same-seed sensitivity ([O23] eq. 6) stays below a bound.
 
@@ -190,7 +192,8 @@ def assert_sensitivity_below(
         aggregate: ``"each"`` — every input must satisfy the bound (the worst case);
             ``"mean"`` — the batch mean must (eq. 7 for ``max_value``, eq. 3 for
             ``max_norm``).
-        data_range: peak value of the inputs, for the AI-PSNR and eq. 9.
+        data_range: peak value of the inputs, for the AI-PSNR and eq. 9; the inputs are
+            validated against ``[0, data_range]`` (``None``: not images, no check, no PSNR).
 
     Returns:
         The :class:`~stochrobust.sensitivity.SensitivityResult` (e.g. to log it).
@@ -270,7 +273,7 @@ def assert_output_psnr_above(
     norm: str = "l2",
     budget: float | None = None,
     aggregate: Literal["each", "mean"] = "each",
-    data_range: float = 1.0,
+    data_range: float | None = 1.0,
 ) -> SensitivityResult:
     """Assert that the PSNR robustness ([O23] eq. 9) stays above ``min_psnr_db``.
 
@@ -292,7 +295,8 @@ def assert_output_psnr_above(
         budget: factor on the solver's steps (``None``: the session budget).
         aggregate: ``"each"`` (every input) or ``"mean"`` (the batch mean, eq. 9's
             expectation over ``Y``).
-        data_range: peak value of inputs and outputs.
+        data_range: peak value of inputs and outputs (validated as for
+            :func:`assert_sensitivity_below`).
 
     Returns:
         The :class:`~stochrobust.sensitivity.SensitivityResult`.

@@ -34,6 +34,7 @@ from stochrobust._checks import (
     check_number,
     check_tensor,
 )
+from stochrobust._seeds import draw
 from stochrobust.estimator import Estimator
 
 __all__ = [
@@ -226,8 +227,7 @@ def uniform_seed_sampler(
     batch_size = check_int(batch_size, "batch_size", minimum=0)
     check_generator(generator)
     y = check_tensor(y, "y")
-    dev = generator.device if generator is not None else y.device
-    return torch.rand((batch_size, 1), generator=generator, dtype=y.dtype, device=dev).to(y.device)
+    return draw(torch.rand, (batch_size, 1), generator=generator, dtype=y.dtype, device=y.device)
 
 
 class SineDisk(nn.Module):

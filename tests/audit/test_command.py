@@ -128,7 +128,7 @@ def test_max_sensitivity_exceeded_exits_1_and_says_why(capsys, model_module, npy
         ("{m}:scale", "missing", ["FileNotFoundError", "no such file or folder"]),
         ("{m}:scale", "nan", ["NonFiniteError", "1 NaN"]),
         ("{m}:scale", "flat", ["ShapeError", "(5,)", "is ambiguous", "--batch-dim"]),
-        ("{m}:rgb_conv", "npy", ["ModelError", "inputs of shape (1, 8, 8)"]),
+        ("{m}:rgb_conv", "npy", ["ModelError", "y of shape (1, 1, 8, 8)", "3 channels"]),
         ("{m}:wrong_batch", "npy", ["ModelError", "output batch of 3 rows"]),
         ("{m}:failing", "npy", ["ModelError", "weights not found (second line)"]),
         ("{m}:not_a_model", "npy", ["ModelError", "got int 42"]),

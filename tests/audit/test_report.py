@@ -91,7 +91,10 @@ def test_table_json_and_exceeding() -> None:
     # inputs have sensitivities (0.01, 0.09, 0.04) to about 1e-3 relative
     y = torch.zeros(3, 4)
     y[:, 0] = torch.tensor([1.0, 3.0, 2.0])
-    rep = run_audit(lambda t: t[:, :1] * t[:, 1:], y, 0.1, generator=gen(), names=["a", "b", "c"])
+    rep = run_audit(
+        lambda t: t[:, :1] * t[:, 1:], y, 0.1, generator=gen(), names=["a", "b", "c"],
+        data_range=4.0,  # inputs up to 3
+    )  # fmt: skip
     assert rep.value.tolist() == pytest.approx([0.01, 0.09, 0.04], rel=1e-2)
     assert rep.exceeding(0.02) == [1, 2]
     assert rep.exceeding(1.0) == []
@@ -120,7 +123,7 @@ def test_inf_psnr_in_json() -> None:
 def test_model_failures_become_model_errors() -> None:
     y = torch.rand(2, 1, 4, 4)
     conv3 = torch.nn.Conv2d(3, 3, 3)
-    with pytest.raises(ModelError, match=r"inputs of shape \(1, 4, 4\).*RuntimeError") as info:
+    with pytest.raises(ModelError, match=r"y of shape \(1, 1, 4, 4\).*RuntimeError") as info:
         run_audit(conv3, y, 0.1)
     assert "\n" not in str(info.value)
     with pytest.raises(ModelError, match="output batch of 2 rows"):

@@ -149,7 +149,7 @@ def test_fine_tuning_with_the_regulariser_lowers_measured_sensitivity() -> None:
     def sqrt_r_tilde(model: nn.Module) -> float:
         return robustness(
             model, held_out, 0.05, solver=PGD(steps=10), progress=False,
-            generator=torch.Generator().manual_seed(1),
+            generator=torch.Generator().manual_seed(1), data_range=None,
         ).sqrt_r_tilde  # fmt: skip
 
     fit(net, 300, 0.0, 1)

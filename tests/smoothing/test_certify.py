@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.stats import binom, norm
 
-from stochrobust import ModelError, RangeError, StochRobustTypeError
+from stochrobust import NonFiniteError, RangeError, StochRobustTypeError
 from stochrobust.smoothing import (
     CertificationWarning,
     certified_indices,
@@ -151,12 +151,12 @@ def test_clipping_commutes_with_the_certificate() -> None:
         net, x, 0.05, 0.2, **kw | {"generator": torch.Generator().manual_seed(3)}
     )
     cl = certify_percentile(
-        net, x, 0.05, 0.2, clip=(0.0, 1.0), **kw | {"generator": torch.Generator().manual_seed(3)}
+        net, x, 0.05, 0.2, box=(0.0, 1.0), **kw | {"generator": torch.Generator().manual_seed(3)}
     )
     assert bool((raw.lower < 0).any()) and bool((raw.upper > 1).any())
     for name in ("median", "lower", "upper"):
         assert torch.equal(getattr(cl, name), getattr(raw, name).clamp(0.0, 1.0))
-    assert cl.clip == (0.0, 1.0) and cl.indices == raw.indices
+    assert cl.box == (0.0, 1.0) and cl.indices == raw.indices
 
 
 def test_uncertifiable_sides_warn_and_report_infinity() -> None:
@@ -191,7 +191,7 @@ def test_certifiable_case_does_not_warn() -> None:
 
 
 def test_non_finite_model_output() -> None:
-    with pytest.raises(ModelError, match="finite"):
+    with pytest.raises(NonFiniteError, match="model output: expected finite"):
         certify_percentile(torch.log, torch.zeros(1, 3), 0.1, 0.5, n_samples=50)
 
 
@@ -208,6 +208,6 @@ def test_non_finite_model_output() -> None:
     ],
 )
 def test_bad_input(kwargs: dict, error: type[Exception], name: str) -> None:
-    args = {"model": h, "x": torch.zeros(1, 3), "eps": 0.1, "sigma": 0.25} | kwargs
+    args = {"model": h, "y": torch.zeros(1, 3), "eps": 0.1, "sigma": 0.25} | kwargs
     with pytest.raises(error, match=name):
         certify_percentile(**args)

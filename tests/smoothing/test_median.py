@@ -66,7 +66,7 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_smoothing_reduces_the_error_of_a_non_smooth_sr_model_under_noise() -> None:
     hr, lr = sample_images()
     net = DetailSR()
-    smooth = MedianSmoothing(net, sigma=0.03, n_samples=21, clip=(0.0, 1.0))
+    smooth = MedianSmoothing(net, sigma=0.03, n_samples=21, box=(0.0, 1.0))
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         noisy = lr + 0.03 * torch.randn(lr.shape, generator=g)  # Gaussian input noise σ = 0.03
@@ -97,9 +97,9 @@ def test_no_gain_for_a_linear_model() -> None:
 
 def test_module_calls_the_functions() -> None:
     net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Tanh())
-    m = MedianSmoothing(net, sigma=0.1, n_samples=7, max_batch=5, clip=(0.0, 1.0))
+    m = MedianSmoothing(net, sigma=0.1, n_samples=7, max_batch=5, box=(0.0, 1.0))
     x = torch.rand(2, 1, 6, 6)
-    kw = {"max_batch": 5, "clip": (0.0, 1.0)}
+    kw = {"max_batch": 5, "box": (0.0, 1.0)}
 
     def gen() -> torch.Generator:
         return torch.Generator().manual_seed(1)
@@ -119,7 +119,7 @@ def test_module_calls_the_functions() -> None:
     assert (
         torch.equal(a.lower, b.lower) and torch.equal(a.upper, b.upper) and a.indices == b.indices
     )
-    assert a.clip == (0.0, 1.0)
+    assert a.box == (0.0, 1.0)
 
 
 def test_module_holds_the_model_and_restores_its_mode() -> None:
@@ -146,8 +146,8 @@ def test_plain_callable_model() -> None:
         ({"sigma": -1.0}, RangeError, "sigma"),
         ({"n_samples": 0}, RangeError, "n_samples"),
         ({"max_batch": 0}, RangeError, "max_batch"),
-        ({"clip": (1.0, 1.0)}, RangeError, "clip"),
-        ({"clip": "01"}, StochRobustTypeError, "clip"),
+        ({"box": (1.0, 0.0)}, RangeError, "box"),
+        ({"box": "01"}, StochRobustTypeError, "box"),
         ({"model": None}, StochRobustTypeError, "model"),
     ],
 )

@@ -131,7 +131,7 @@ def test_clip_commutes_with_the_percentile() -> None:
     x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     raw = smoothed_percentile(net, x, 0.3, 0.3, 11, generator=torch.Generator().manual_seed(1))
     clipped = smoothed_percentile(
-        net, x, 0.3, 0.3, 11, generator=torch.Generator().manual_seed(1), clip=(0.0, 1.0)
+        net, x, 0.3, 0.3, 11, generator=torch.Generator().manual_seed(1), box=(0.0, 1.0)
     )
     assert bool((raw < 0).any()) and bool((raw > 1).any())
     assert torch.equal(clipped, raw.clamp(0.0, 1.0))
@@ -150,17 +150,17 @@ def test_non_image_shapes() -> None:
         ({"n_samples": 0}, RangeError, "n_samples"),
         ({"n_samples": 2.0}, StochRobustTypeError, "n_samples"),
         ({"max_batch": 0}, RangeError, "max_batch"),
-        ({"clip": (1.0, 0.0)}, RangeError, "clip"),
-        ({"clip": (0.0,)}, StochRobustTypeError, "clip"),
-        ({"x": torch.tensor([[math.nan]])}, NonFiniteError, "x"),
-        ({"x": torch.zeros(0, 3)}, ShapeError, "x"),
-        ({"x": [[0.0]]}, StochRobustTypeError, "x"),
+        ({"box": (1.0, 0.0)}, RangeError, "box"),
+        ({"box": (0.0,)}, StochRobustTypeError, "box"),
+        ({"y": torch.tensor([[math.nan]])}, NonFiniteError, "^y: "),
+        ({"y": torch.zeros(0, 3)}, ShapeError, "^y: "),
+        ({"y": [[0.0]]}, StochRobustTypeError, "^y: "),
         ({"model": 3}, StochRobustTypeError, "model"),
         ({"generator": 3}, StochRobustTypeError, "generator"),
     ],
 )
 def test_bad_input(kwargs: dict, error: type[Exception], name: str) -> None:
-    args = {"model": nn.Identity(), "x": torch.zeros(2, 3), "sigma": 0.1, "n_samples": 3}
+    args = {"model": nn.Identity(), "y": torch.zeros(2, 3), "sigma": 0.1, "n_samples": 3}
     args |= kwargs
     with pytest.raises(error, match=name):
         sample_noisy_outputs(**args)

@@ -37,17 +37,17 @@ def numbers(text: str) -> list[float]:
 
 # ---------------------------------------------------------------- the disk toy (SPEC §6)
 def test_robust_disk_passes_erratic_fails_at_same_eps(disk, disk_brute_force, ys) -> None:
-    res = assert_sensitivity_below(disk(1.0), ys, EPS, max_norm=BOUND_NORM)
+    res = assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_norm=BOUND_NORM)
     oracle = disk_brute_force(1.0, ys, EPS)  # eq. 2 by exhaustive search over [-eps, eps]
     assert bool((res.norm <= oracle * (1 + 1e-9)).all())  # an attack is a lower bound
     assert bool((res.norm >= 0.99 * oracle).all())
     with pytest.raises(AssertionError) as info:
-        assert_sensitivity_below(disk(50.0), ys, EPS, max_norm=BOUND_NORM)
+        assert_sensitivity_below(disk(50.0), ys, EPS, box=(-1.0, 1.0), max_norm=BOUND_NORM)
     msg = str(info.value)
     worst = disk_brute_force(50.0, ys, EPS)
     assert float(worst.min()) > 3 * BOUND_NORM  # the erratic estimator truly fails everywhere
     # the message reports the attack's numbers: the same call with a loose bound returns them
-    found = assert_sensitivity_below(disk(50.0), ys, EPS, max_norm=1.0)
+    found = assert_sensitivity_below(disk(50.0), ys, EPS, box=(-1.0, 1.0), max_norm=1.0)
     assert bool((found.norm <= worst * (1 + 1e-9)).all())
     assert float(found.norm.max()) >= 0.99 * float(worst.max())
     top = int(found.norm.argmax())
@@ -70,34 +70,46 @@ def test_robust_disk_passes_erratic_fails_at_same_eps(disk, disk_brute_force, ys
 
 
 def test_max_value_is_the_square_of_max_norm(disk, ys) -> None:
-    res = assert_sensitivity_below(disk(1.0), ys, EPS, max_value=BOUND_NORM**2)
+    res = assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_value=BOUND_NORM**2)
     assert torch.allclose(res.value, res.norm**2)
     with pytest.raises(AssertionError, match=r"eq\. 6 value, squared\) above max_value = 9e-06"):
-        assert_sensitivity_below(disk(50.0), ys, EPS, max_value=BOUND_NORM**2)
+        assert_sensitivity_below(disk(50.0), ys, EPS, data_range=None, max_value=BOUND_NORM**2)
     # a bound between value and norm: passes as a norm bound, fails as a value bound
     top = float(res.norm.max())
-    assert_sensitivity_below(disk(1.0), ys, EPS, max_norm=top * 1.01)
+    assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_norm=top * 1.01)
     with pytest.raises(AssertionError):
-        assert_sensitivity_below(disk(1.0), ys, EPS, max_value=(top * 0.99) ** 2)
+        assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_value=(top * 0.99) ** 2)
 
 
 def test_same_generator_same_verdict_and_default_is_deterministic(disk, ys) -> None:
     msgs = []
     for _ in range(2):
         with pytest.raises(AssertionError) as info:
-            assert_sensitivity_below(disk(50.0), ys, EPS, max_norm=BOUND_NORM)
+            assert_sensitivity_below(disk(50.0), ys, EPS, data_range=None, max_norm=BOUND_NORM)
         msgs.append(str(info.value))
     assert msgs[0] == msgs[1]
     a = assert_sensitivity_below(
-        disk(1.0), ys, EPS, max_norm=1.0, generator=torch.Generator().manual_seed(5)
+        disk(1.0),
+        ys,
+        EPS,
+        data_range=None,
+        max_norm=1.0,
+        generator=torch.Generator().manual_seed(5),
     )
     b = assert_sensitivity_below(
-        disk(1.0), ys, EPS, max_norm=1.0, generator=torch.Generator().manual_seed(5)
+        disk(1.0),
+        ys,
+        EPS,
+        data_range=None,
+        max_norm=1.0,
+        generator=torch.Generator().manual_seed(5),
     )
     assert torch.equal(a.value, b.value) and torch.equal(a.delta, b.delta)
     # the default is the session seed: equal to an explicit generator with that seed
-    c = assert_sensitivity_below(disk(1.0), ys, EPS, max_norm=1.0)
-    d = sensitivity_at(disk(1.0), ys, EPS, generator=torch.Generator().manual_seed(0))
+    c = assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_norm=1.0)
+    d = sensitivity_at(
+        disk(1.0), ys, EPS, data_range=None, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(c.delta, d.delta)
 
 
@@ -109,7 +121,7 @@ def test_session_seed_changes_default_generator(disk, ys) -> None:
             torch.rand(4, generator=torch.Generator().manual_seed(11)),
         )
         with pytest.raises(AssertionError, match="seed 11"):
-            assert_sensitivity_below(disk(50.0), ys, EPS, max_norm=BOUND_NORM)
+            assert_sensitivity_below(disk(50.0), ys, EPS, data_range=None, max_norm=BOUND_NORM)
     finally:
         set_seed(previous)
 
@@ -117,7 +129,12 @@ def test_session_seed_changes_default_generator(disk, ys) -> None:
 def test_given_generator_is_reported(disk, ys) -> None:
     with pytest.raises(AssertionError, match="generator: given by the caller"):
         assert_sensitivity_below(
-            disk(50.0), ys, EPS, max_norm=BOUND_NORM, generator=torch.Generator().manual_seed(1)
+            disk(50.0),
+            ys,
+            EPS,
+            data_range=None,
+            max_norm=BOUND_NORM,
+            generator=torch.Generator().manual_seed(1),
         )
 
 
@@ -178,14 +195,21 @@ def test_model_errors_propagate_unchanged() -> None:
 # ---------------------------------------------------------------- budget and solvers
 def test_budget_scales_the_solver_and_is_reported(disk, ys) -> None:
     with pytest.raises(AssertionError) as info:
-        assert_sensitivity_below(disk(50.0), ys, EPS, max_norm=BOUND_NORM, budget=0.25)
+        assert_sensitivity_below(
+            disk(50.0), ys, EPS, data_range=None, max_norm=BOUND_NORM, budget=0.25
+        )
     msg = str(info.value)
     assert "solver = PGD(steps=5," in msg and "(steps scaled from 20 by the budget 0.25)" in msg
     previous = set_budget(0.1)
     try:
         with pytest.raises(AssertionError, match=r"solver = AdamAscent\(steps=1,"):
             assert_sensitivity_below(
-                disk(50.0), ys, EPS, max_norm=BOUND_NORM, solver=AdamAscent(lr=1e-3)
+                disk(50.0),
+                ys,
+                EPS,
+                data_range=None,
+                max_norm=BOUND_NORM,
+                solver=AdamAscent(lr=1e-3),
             )
     finally:
         set_budget(previous)
@@ -193,7 +217,9 @@ def test_budget_scales_the_solver_and_is_reported(disk, ys) -> None:
 
 def test_user_solver_is_not_modified(disk, ys) -> None:
     solver = PGD(steps=8)
-    assert_sensitivity_below(disk(1.0), ys, EPS, max_norm=1.0, solver=solver, budget=0.5)
+    assert_sensitivity_below(
+        disk(1.0), ys, EPS, data_range=None, max_norm=1.0, solver=solver, budget=0.5
+    )
     assert solver.steps == 8
 
 
@@ -216,7 +242,7 @@ def test_bad_arguments_raise_typed_errors_not_assertion_errors() -> None:
         assert_sensitivity_below(lambda t: t, y, 0.1, max_norm=1.0, solver="pgd")  # type: ignore[arg-type]
     with pytest.raises(StochRobustTypeError, match="generator"):
         assert_sensitivity_below(lambda t: t, y, 0.1, max_norm=1.0, generator=0)  # type: ignore[arg-type]
-    with pytest.raises(NonFiniteError, match="y"):
+    with pytest.raises(NonFiniteError, match="^inputs: "):
         assert_sensitivity_below(lambda t: t, torch.full((1, 2), math.nan), 0.1, max_norm=1.0)
     with pytest.raises(NonFiniteError, match="min_psnr_db"):
         assert_output_psnr_above(lambda t: t, y, 0.1, math.nan)

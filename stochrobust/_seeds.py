@@ -1,0 +1,76 @@
+"""Seed trees and random draws: the one implementation the library shares.
+
+Internal. A seed is a tensor or a tuple / list / dict of seeds (e.g. one tensor per U-Net
+level); :func:`tree_map`, :func:`tree_leaves` and :func:`tree_cat` walk such trees.
+:func:`draw` makes a random tensor on the generator's device and moves it to the target
+device, so that a CPU generator drives a GPU computation reproducibly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeAlias
+
+import torch
+
+from stochrobust._checks import StochRobustTypeError, describe
+
+__all__ = ["Seeds", "draw", "tree_cat", "tree_leaves", "tree_map"]
+
+Seeds: TypeAlias = torch.Tensor | Sequence["Seeds"] | Mapping[str, "Seeds"]
+"""A seed: a tensor, or a tuple / list / dict of seeds (e.g. one tensor per U-Net level)."""
+
+
+def _bad(tree: object) -> StochRobustTypeError:
+    return StochRobustTypeError(
+        f"seeds: expected a tensor or a tuple/list/dict of tensors, got {describe(tree)}"
+    )
+
+
+def tree_map(fn: Callable[..., torch.Tensor], tree: Seeds, *others: Seeds) -> Seeds:
+    """Apply ``fn`` leaf by leaf to ``tree`` (and the matching leaves of ``others``)."""
+    if isinstance(tree, torch.Tensor):
+        return fn(tree, *others)
+    if isinstance(tree, Mapping):
+        return {k: tree_map(fn, v, *(o[k] for o in others)) for k, v in tree.items()}  # type: ignore[index, call-overload]
+    if isinstance(tree, (tuple, list)):
+        parts = zip(tree, *others, strict=True)
+        return type(tree)(tree_map(fn, v, *rest) for v, *rest in parts)
+    raise _bad(tree)
+
+
+def tree_leaves(tree: Seeds) -> list[torch.Tensor]:
+    """The tensors of ``tree``, depth first."""
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, Mapping):
+        return [leaf for v in tree.values() for leaf in tree_leaves(v)]
+    if isinstance(tree, (tuple, list)):
+        return [leaf for v in tree for leaf in tree_leaves(v)]
+    raise _bad(tree)
+
+
+def _cat(*leaves: torch.Tensor) -> torch.Tensor:
+    return torch.cat(leaves, dim=0)
+
+
+def tree_cat(*trees: Seeds) -> Seeds:
+    """Concatenate seed trees of the same structure along the batch dimension."""
+    return tree_map(_cat, trees[0], *trees[1:])
+
+
+def draw(
+    fn: Callable[..., torch.Tensor],
+    shape: Sequence[int],
+    *,
+    generator: torch.Generator | None,
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """``fn(shape)`` (``torch.rand`` / ``torch.randn``) drawn on the generator's device.
+
+    The draw happens where ``generator`` lives (or on ``device`` when it is ``None``: torch's
+    global generator of that device) and the result is moved to ``device``.
+    """
+    where = generator.device if generator is not None else device
+    return fn(tuple(shape), generator=generator, dtype=dtype, device=where).to(device)
