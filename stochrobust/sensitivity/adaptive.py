@@ -134,7 +134,8 @@ class CW(Solver):
     iterate is feasible and the best feasible one is returned; the ``‖δ‖₂`` term keeps the raw
     iterate near the ball. To make ``c`` independent of the objective's scale, the loss is
     ``‖δ‖₂/ε − c·L(Π_ε δ)/L(δ₀)`` with ``L(δ₀)`` the objective at the start (this is eq. 2
-    with a per-sample constant ``c·ε/L(δ₀)``). Adam minimises it over ``w``.
+    with a per-sample constant ``c·ε/L(δ₀)``; where ``L(δ₀) = 0``, e.g. a start at
+    ``δ = 0``, ``ε‖∇L(δ₀)‖₂`` replaces it). Adam minimises it over ``w``.
 
     Args:
         steps: Adam steps on ``w`` per restart.
@@ -202,7 +203,11 @@ class CW(Solver):
                 feasible = project_l2(raw, problem.eps, check=False)
             value, _, grad = problem.value_and_grad(feasible.detach())
             if scale is None:
-                scale = self.c * eps_safe / value.abs().clamp_min(tiny)
+                # L(δ₀) = 0 (e.g. a start at δ = 0) would make the scale infinite and the
+                # iterates NaN: use the first-order size ε‖∇L(δ₀)‖₂ of L over the ball then.
+                size = value.abs()
+                size = torch.where(size > 0, size, eps_safe * grad.flatten(1).norm(dim=1))
+                scale = self.c * eps_safe / size.clamp_min(tiny)
             with torch.enable_grad():
                 surrogate = raw.flatten(1).norm(dim=1) - scale * (feasible * grad).flatten(1).sum(1)
                 (gw,) = torch.autograd.grad(surrogate.sum(), w)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from stochrobust._checks import check_int, frozen
+from stochrobust._checks import check_int
 from stochrobust.consistency.base import LinearOperator
 from stochrobust.consistency.projection import project as consistency_project
 from stochrobust.estimator import Estimator, Seeds
@@ -118,6 +118,7 @@ def explore(
     box: tuple[float, float] | None = None,
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
+    data_range: float | None = 1.0,
 ) -> Exploration:
     """Farthest-point exploration of the outputs ``G(y + δ)``, ``δ`` in the ε-ball ([O24]).
 
@@ -144,6 +145,8 @@ def explore(
         solver: the maximiser of each step; ``None`` uses
             :func:`~stochrobust.sensitivity.default_solver` for ``ball``.
         generator: random generator for the random starts (and the seed).
+        data_range: ``y`` must lie in ``[0, data_range]`` (``None``: not checked; a ``box``
+            declares the range itself).
 
     Returns:
         An :class:`Exploration`.
@@ -175,17 +178,19 @@ def explore(
         True
     """
     n = check_int(n_samples, "n_samples", minimum=1)
-    p = prepare(estimator, y, eps, check_ball(ball), 1, solver, generator, box)
-    clean = p.clean[:, 0]
-    if op is not None:
-        clean = consistency_project(clean, p.y, op)
-    batch = p.y.shape[0]
-    samples = clean.unsqueeze(1).repeat(1, n, *([1] * (clean.ndim - 1)))
-    deltas = torch.zeros(batch, n, *p.y.shape[1:], dtype=p.y.dtype, device=p.y.device)
-    distance = torch.zeros(batch, n, dtype=clean.dtype, device=clean.device)
-    if p.any_active and n > 1:
-        found = samples.flatten(2).clone()
-        with frozen(p.est.model):
+    with prepare(
+        estimator, y, eps, check_ball(ball), 1, solver, generator, box, entry="explore",
+        data_range=data_range,
+    ) as p:  # fmt: skip
+        clean = p.clean[:, 0]
+        if op is not None:
+            clean = consistency_project(clean, p.y, op)
+        batch = p.y.shape[0]
+        samples = clean.unsqueeze(1).repeat(1, n, *([1] * (clean.ndim - 1)))
+        deltas = torch.zeros(batch, n, *p.y.shape[1:], dtype=p.y.dtype, device=p.y.device)
+        distance = torch.zeros(batch, n, dtype=clean.dtype, device=clean.device)
+        if p.any_active and n > 1:
+            found = samples.flatten(2).clone()
             for i in range(1, n):
                 objective = _Farthest(p.est, p.y, p.seeds, found[:, :i], op)
                 best = maximize(
@@ -196,7 +201,7 @@ def explore(
                 found[:, i] = best.aux.flatten(1)
                 deltas[:, i] = best.delta
                 distance[:, i] = best.value.clamp_min(0).sqrt()
-        check_output(samples, "at y + delta")
+            check_output(samples, "at y + delta")
     return Exploration(
         samples=samples,
         delta=deltas,

@@ -39,9 +39,8 @@ from stochrobust._checks import (
     check_number,
     check_positive,
     check_tensor,
-    frozen,
 )
-from stochrobust.estimator import Estimator
+from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity._maximize import check_ball, maximize
 from stochrobust.sensitivity._objective import SameSeedObjective, check_output, prepare
@@ -157,6 +156,7 @@ def lipschitz_lower_bound(
     box: tuple[float, float] | None = None,
     batch_size: int = 32,
     shells: int = 4,
+    data_range: float | None = 1.0,
 ) -> LipschitzBound:
     """Per-sample and data-set lower bounds on the Lipschitz constant of ``G`` ([O24]).
 
@@ -188,6 +188,8 @@ def lipschitz_lower_bound(
         box: ``(lo, hi)`` constraint on ``y + δ`` or ``None``.
         batch_size: batch size when ``data`` is a tensor.
         shells: number of nested radii searched (``≥ 1``; solver cost is proportional).
+        data_range: the inputs must lie in ``[0, data_range]`` (``None``: not checked; a
+            ``box`` declares the range itself).
 
     Returns:
         A :class:`LipschitzBound`.
@@ -223,30 +225,32 @@ def lipschitz_lower_bound(
     steps: list[torch.Tensor] = []
     sizes: list[torch.Tensor] = []
     ball_name, seeds_used, solver_repr = str(ball), n_seeds, repr(solver)
-    for y in batches:
-        p = prepare(
-            estimator, y, eps_f, check_ball(ball), n_seeds, solver, generator, box, allow_zero=False
-        )
-        objective = _Ratio(SameSeedObjective(p.est, p.y, p.seeds, p.clean))
-        value = torch.full_like(p.eps, float("-inf"))
-        delta = torch.zeros_like(p.y)
-        with frozen(p.est.model):
-            for k in range(n_shells):
-                best = maximize(
-                    p.solver, objective, p.y, p.eps * _SHELL**-k, ball=p.norm, box=p.box,
-                    generator=generator,
-                )  # fmt: skip
-                better = best.value > value
-                value = torch.where(better, best.value, value)
-                delta = torch.where(
-                    better.reshape(-1, *([1] * (delta.ndim - 1))), best.delta, delta
-                )
-                if best.aux is not None:
-                    check_output(best.aux, "at y + delta")
-        values.append(value.cpu())
-        steps.append(delta.flatten(1).norm(dim=1).cpu())
-        sizes.append(_ball_norm(delta, p.norm).cpu())
-        ball_name, seeds_used, solver_repr = p.norm, p.n_seeds, repr(p.solver)
+    est = as_estimator(estimator)
+    with est.guarded("lipschitz_lower_bound", freeze=True, eval_mode=True, arg="estimator"):
+        for y in batches:
+            with prepare(
+                est, y, eps_f, check_ball(ball), n_seeds, solver, generator, box,
+                entry="lipschitz_lower_bound", allow_zero=False, data_range=data_range,
+            ) as p:  # fmt: skip
+                objective = _Ratio(SameSeedObjective(p.est, p.y, p.seeds, p.clean))
+                value = torch.full_like(p.eps, float("-inf"))
+                delta = torch.zeros_like(p.y)
+                for k in range(n_shells):
+                    best = maximize(
+                        p.solver, objective, p.y, p.eps * _SHELL**-k, ball=p.norm, box=p.box,
+                        generator=generator,
+                    )  # fmt: skip
+                    better = best.value > value
+                    value = torch.where(better, best.value, value)
+                    delta = torch.where(
+                        better.reshape(-1, *([1] * (delta.ndim - 1))), best.delta, delta
+                    )
+                    if best.aux is not None:
+                        check_output(best.aux, "at y + delta")
+            values.append(value.cpu())
+            steps.append(delta.flatten(1).norm(dim=1).cpu())
+            sizes.append(_ball_norm(delta, p.norm).cpu())
+            ball_name, seeds_used, solver_repr = p.norm, p.n_seeds, repr(p.solver)
     if not values:
         raise ShapeError("data: expected at least one batch, got an empty iterable")
     v = torch.cat(values)

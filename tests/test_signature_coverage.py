@@ -1,0 +1,317 @@
+# ruff: noqa: E501  (the registry below is a table of test ids, one per line)
+"""Every result-changing argument of the core public API is exercised by a value test.
+
+The test walks the signatures of the public functions, classes and methods of
+``stochrobust.sensitivity``, ``.smoothing``, ``.metrics``, ``.consistency``,
+``.estimator`` and ``.nets``. Every parameter with a default must appear either in
+``COVERED`` — the test that passes it a non-default value and checks the *value* of the
+result against an independent oracle — or in ``NOT_RESULT_CHANGING`` with the reason.
+A new argument therefore fails this test until someone names its value test (issue #20).
+The named test must exist and mention the argument (as a keyword, a parametrised
+variable or, for the ball, the test file's ``BALL_KW`` indirection).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = (
+    "stochrobust.sensitivity",
+    "stochrobust.smoothing",
+    "stochrobust.metrics",
+    "stochrobust.consistency",
+    "stochrobust.estimator",
+    "stochrobust.nets",
+)
+
+SOL = "tests/sensitivity/test_solver_oracles.py"
+SOPT = "tests/sensitivity/test_option_oracles.py"
+SM = "tests/smoothing/test_option_oracles.py"
+OPT = "tests/test_options_oracles.py"
+
+COVERED: dict[str, str] = {
+    # ------------------------------------------------------------------ solvers
+    "sensitivity.BIM.__init__.steps": f"{SOL}::test_random_start_false_starts_at_zero",
+    "sensitivity.BIM.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",
+    "sensitivity.BIM.__init__.random_start": f"{SOL}::test_random_start_false_starts_at_zero",
+    "sensitivity.CW.__init__.steps": f"{SOL}::test_cw_respects_a_binding_box_and_finds_its_corner",
+    "sensitivity.CW.__init__.lr": f"{SOL}::test_solver_reaches_the_closed_form_optimum",
+    "sensitivity.CW.__init__.c": f"{SOL}::test_solver_reaches_the_closed_form_optimum",
+    "sensitivity.CW.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",
+    "sensitivity.CW.__init__.random_start": f"{SOL}::test_random_start_false_starts_at_zero",
+    "sensitivity.FGSM.__init__.step_size": f"{SOL}::test_solver_reaches_the_closed_form_optimum",
+    "sensitivity.FGSM.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",
+    "sensitivity.FGSM.__init__.random_start": f"{SOL}::test_random_start_false_starts_at_zero",
+    "sensitivity.PGD.__init__.steps": f"{SOL}::test_pgd_is_the_documented_heavy_ball_iteration",
+    "sensitivity.PGD.__init__.step_size": f"{SOL}::test_pgd_is_the_documented_heavy_ball_iteration",
+    "sensitivity.PGD.__init__.momentum": f"{SOL}::test_pgd_is_the_documented_heavy_ball_iteration",
+    "sensitivity.PGD.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",
+    "sensitivity.PGD.__init__.random_start": f"{SOL}::test_pgd_is_the_documented_heavy_ball_iteration",
+    "sensitivity.PGD.__init__.l1_topk": f"{SOL}::test_solver_reaches_the_closed_form_optimum",
+    "sensitivity.PGD.__init__.mirror": "tests/sensitivity/test_solvers.py::test_pgd_mirror_finds_the_larger_side_of_an_asymmetric_1d_objective",
+    "sensitivity.AdamAscent.__init__.steps": f"{SOL}::test_adam_ascent_is_torch_adam_with_projection",
+    "sensitivity.AdamAscent.__init__.lr": f"{SOL}::test_adam_ascent_is_torch_adam_with_projection",
+    "sensitivity.AdamAscent.__init__.betas": f"{SOL}::test_adam_ascent_is_torch_adam_with_projection",
+    "sensitivity.AdamAscent.__init__.adam_eps": f"{SOL}::test_adam_ascent_is_torch_adam_with_projection",
+    "sensitivity.AdamAscent.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",
+    "sensitivity.AdamAscent.__init__.random_start": f"{SOL}::test_adam_ascent_is_torch_adam_with_projection",
+    "sensitivity.Solver.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",
+    "sensitivity.Solver.__init__.random_start": f"{SOL}::test_random_start_false_starts_at_zero",
+    "sensitivity.Solver.maximize.norm": f"{SOL}::test_random_start_false_starts_at_zero",
+    "sensitivity.Solver.maximize.box": "tests/sensitivity/test_solvers.py::test_every_solver_respects_ball_and_box",
+    "sensitivity.Solver.maximize.generator": "tests/sensitivity/test_solvers.py::test_value_is_the_objective_at_delta_and_reproducible",
+    "sensitivity.default_solver.norm": "tests/sensitivity/test_sensitivity.py::test_l1_oracle_general_matrix_default_solver",
+    # ------------------------------------------------------------------ measurements
+    "sensitivity.sensitivity_at.norm": f"{SOPT}::test_per_sample_eps_scales_each_row",
+    "sensitivity.sensitivity_at.n_seeds": f"{SOPT}::test_n_seeds_is_the_number_of_seeds_averaged",
+    "sensitivity.sensitivity_at.solver": f"{SOL}::test_cw_respects_a_binding_box_and_finds_its_corner",
+    "sensitivity.sensitivity_at.generator": "tests/sensitivity/test_sensitivity.py::test_same_generator_same_result_bit_for_bit",
+    "sensitivity.sensitivity_at.box": f"{SOPT}::test_binding_box_caps_each_coordinate",
+    "sensitivity.sensitivity_at.data_range": f"{SOPT}::test_sensitivity_psnrs_use_data_range",
+    "sensitivity.w2_sensitivity_at.norm": f"{SOPT}::test_box_reaches_robustness_and_w2",
+    "sensitivity.w2_sensitivity_at.n_seeds": f"{SOPT}::test_w2_same_seeds_false_uses_fresh_seeds_for_the_perturbed_cloud",
+    "sensitivity.w2_sensitivity_at.solver": f"{SOPT}::test_w2_same_seeds_true_is_the_translation_closed_form",
+    "sensitivity.w2_sensitivity_at.generator": f"{SOPT}::test_w2_same_seeds_false_uses_fresh_seeds_for_the_perturbed_cloud",
+    "sensitivity.w2_sensitivity_at.box": f"{SOPT}::test_box_reaches_robustness_and_w2",
+    "sensitivity.w2_sensitivity_at.same_seeds": f"{SOPT}::test_w2_same_seeds_false_uses_fresh_seeds_for_the_perturbed_cloud",
+    "sensitivity.local_lipschitz.norm": f"{SOPT}::test_local_lipschitz_is_the_ratio_at_the_returned_delta",
+    "sensitivity.local_lipschitz.n_seeds": f"{SOPT}::test_local_lipschitz_of_a_stochastic_model_is_the_rms_over_replayed_seeds",
+    "sensitivity.local_lipschitz.solver": f"{SOPT}::test_local_lipschitz_is_the_ratio_at_the_returned_delta",
+    "sensitivity.local_lipschitz.generator": f"{SOPT}::test_local_lipschitz_is_the_ratio_at_the_returned_delta",
+    "sensitivity.local_lipschitz.box": f"{SOPT}::test_local_lipschitz_of_a_stochastic_model_is_the_rms_over_replayed_seeds",
+    "sensitivity.robustness.norm": f"{SOPT}::test_box_reaches_robustness_and_w2",
+    "sensitivity.robustness.n_seeds": f"{SOPT}::test_robustness_options_batch_size_confidence_and_n_seeds",
+    "sensitivity.robustness.solver": f"{SOPT}::test_robustness_options_batch_size_confidence_and_n_seeds",
+    "sensitivity.robustness.generator": "tests/sensitivity/test_robustness.py::test_tensor_iterable_and_dataloader_give_the_same_report",
+    "sensitivity.robustness.box": f"{SOPT}::test_box_reaches_robustness_and_w2",
+    "sensitivity.robustness.batch_size": f"{SOPT}::test_robustness_options_batch_size_confidence_and_n_seeds",
+    "sensitivity.robustness.confidence": f"{SOPT}::test_robustness_options_batch_size_confidence_and_n_seeds",
+    "sensitivity.RobustnessRegularizer.__init__.n_seeds": "tests/sensitivity/test_regularizer.py::test_gradients_reach_the_parameters_and_the_state_is_unchanged",
+    "sensitivity.RobustnessRegularizer.__init__.solver": "tests/sensitivity/test_regularizer.py::test_loss_is_eq7_at_the_attack_and_differentiable_through_both_passes",
+    "sensitivity.RobustnessRegularizer.__init__.every": "tests/sensitivity/test_regularizer.py::test_every_third_call_applies_and_skipped_calls_do_not_touch_the_model",
+    "sensitivity.RobustnessRegularizer.__init__.norm": f"{OPT}::test_regularizer_ball_box_and_generator",
+    "sensitivity.RobustnessRegularizer.__init__.box": f"{OPT}::test_regularizer_ball_box_and_generator",
+    "sensitivity.RobustnessRegularizer.paper_toy.eps": f"{OPT}::test_regularizer_paper_toy_radius",
+    "sensitivity.RobustnessRegularizer.reset.step_count": "tests/sensitivity/test_regularizer.py::test_every_third_call_applies_and_skipped_calls_do_not_touch_the_model",
+    "sensitivity.RobustnessRegularizer.forward.generator": f"{OPT}::test_regularizer_ball_box_and_generator",
+    # ------------------------------------------------------------------ projections, budgets
+    "sensitivity.project.norm": "tests/sensitivity/test_projections.py::test_projection_lands_in_ball_is_idempotent_and_keeps_interior",
+    "sensitivity.project.check": f"{OPT}::test_unchecked_ball_projections_equal_the_checked_ones",
+    "sensitivity.project_l1.check": f"{OPT}::test_unchecked_ball_projections_equal_the_checked_ones",
+    "sensitivity.project_l2.check": f"{OPT}::test_unchecked_ball_projections_equal_the_checked_ones",
+    "sensitivity.project_linf.check": f"{OPT}::test_unchecked_ball_projections_equal_the_checked_ones",
+    "sensitivity.clip_box.box": f"{OPT}::test_clip_box_uses_the_given_box",
+    "sensitivity.eps_for_psnr.data_range": f"{OPT}::test_budget_data_range_scales_the_radius",
+    "sensitivity.psnr_for_eps.data_range": f"{OPT}::test_budget_data_range_scales_the_radius",
+    # ------------------------------------------------------------------ smoothing
+    "smoothing.MedianSmoothing.__init__.n_samples": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.__init__.max_batch": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.__init__.clip": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.forward.generator": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.sample.n_samples": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.sample.generator": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.percentile.n_samples": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.percentile.generator": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.certify.n_samples": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.certify.alpha": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.certify.simultaneous": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.certify.p": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.MedianSmoothing.certify.generator": f"{SM}::test_median_smoothing_module_honours_max_batch_clip_and_n_samples",
+    "smoothing.certified_indices.p": "tests/smoothing/test_certificates.py::test_indices_match_brute_force_scan",
+    "smoothing.certified_radius.p": "tests/smoothing/test_certificates.py::test_certified_radius_is_the_boundary",
+    "smoothing.certify_percentile.n_samples": f"{SM}::test_certificate_median_and_bounds_are_the_order_statistics_for_p",
+    "smoothing.certify_percentile.alpha": f"{SM}::test_certificate_median_and_bounds_are_the_order_statistics_for_p",
+    "smoothing.certify_percentile.p": f"{SM}::test_certificate_median_and_bounds_are_the_order_statistics_for_p",
+    "smoothing.certify_percentile.simultaneous": f"{SM}::test_simultaneous_certificate_splits_alpha_over_coordinates_and_sides",
+    "smoothing.certify_percentile.generator": f"{SM}::test_certificate_median_and_bounds_are_the_order_statistics_for_p",
+    "smoothing.certify_percentile.max_batch": f"{SM}::test_max_batch_bounds_every_model_call",
+    "smoothing.certify_percentile.clip": "tests/smoothing/test_certify.py::test_clipping_commutes_with_the_certificate",
+    "smoothing.median_aggregate.num_groups": "tests/smoothing/test_augment.py::test_median_aggregate_num_groups_and_errors",
+    "smoothing.noise_augment.sigmas": f"{OPT}::test_noise_augment_levels_are_the_sigmas",
+    "smoothing.noise_augment.generator": f"{OPT}::test_noise_augment_levels_are_the_sigmas",
+    "smoothing.percentile_index.p": "tests/smoothing/test_certificates.py::test_percentile_index_matches_numpy_inverted_cdf",
+    "smoothing.sample_noisy_outputs.generator": "tests/smoothing/test_sampling.py::test_fused_equals_loop_and_uses_exactly_n_samples",
+    "smoothing.sample_noisy_outputs.max_batch": "tests/smoothing/test_sampling.py::test_fused_equals_loop_and_uses_exactly_n_samples",
+    "smoothing.sample_noisy_outputs.clip": f"{SM}::test_clip_clamps_every_output_before_the_percentile",
+    "smoothing.smoothed_percentile.p": f"{SM}::test_smoothed_percentile_is_the_order_statistic_for_p",
+    "smoothing.smoothed_percentile.n_samples": f"{SM}::test_smoothed_percentile_is_the_order_statistic_for_p",
+    "smoothing.smoothed_percentile.generator": f"{SM}::test_smoothed_percentile_is_the_order_statistic_for_p",
+    "smoothing.smoothed_percentile.max_batch": f"{SM}::test_max_batch_bounds_every_model_call",
+    "smoothing.smoothed_percentile.clip": f"{SM}::test_clip_clamps_every_output_before_the_percentile",
+    # ------------------------------------------------------------------ metrics
+    "metrics.dataset_per_pixel_std.n": "tests/metrics/test_diversity.py::test_dataset_std_matches_the_noise_level",
+    "metrics.dataset_per_pixel_std.batch_size": "tests/metrics/test_diversity.py::test_dataset_std_equals_per_batch_computation",
+    "metrics.dataset_per_pixel_std.generator": "tests/metrics/test_diversity.py::test_dataset_std_equals_per_batch_computation",
+    "metrics.dataset_per_pixel_std.unbiased": f"{OPT}::test_dataset_std_unbiased_flag_is_bessels_factor",
+    "metrics.fid_from_features.batch_size": "tests/metrics/test_frechet.py::test_fid_from_features_equals_frechet_of_features",
+    "metrics.gaussian_w2.squared": "tests/metrics/test_frechet.py::test_one_dimensional_closed_form",
+    "metrics.joint_perceptual_index.squared": f"{OPT}::test_joint_perceptual_index_squared_is_the_square",
+    "metrics.manifold_radii.k": "tests/metrics/test_precision_recall.py::test_equals_dense_brute_force",
+    "metrics.manifold_radii.block_size": "tests/metrics/test_precision_recall.py::test_block_size_does_not_change_the_result",
+    "metrics.per_pixel_std.unbiased": "tests/metrics/test_diversity.py::test_per_pixel_std_closed_form",
+    "metrics.precision_recall.k": "tests/metrics/test_precision_recall.py::test_equals_dense_brute_force",
+    "metrics.precision_recall.block_size": "tests/metrics/test_precision_recall.py::test_block_size_does_not_change_the_result",
+    "metrics.psnr.data_range": "tests/metrics/test_quality.py::test_psnr_closed_form",
+    "metrics.realism_score.k": "tests/metrics/test_precision_recall.py::test_realism_equals_brute_force",
+    "metrics.realism_score.block_size": "tests/metrics/test_precision_recall.py::test_realism_equals_brute_force",
+    "metrics.realism_score.keep_fraction": "tests/metrics/test_precision_recall.py::test_realism_equals_brute_force",
+    "metrics.ssim.data_range": "tests/metrics/test_option_oracles.py::test_ssim_window_options_match_the_reference",
+    "metrics.ssim.kernel_size": "tests/metrics/test_option_oracles.py::test_ssim_window_options_match_the_reference",
+    "metrics.ssim.kernel_sigma": "tests/metrics/test_option_oracles.py::test_ssim_window_options_match_the_reference",
+    "metrics.ssim.downsample": "tests/metrics/test_option_oracles.py::test_ssim_downsample_of_large_images",
+    "metrics.w2_empirical.weights_a": "tests/metrics/test_wasserstein.py::test_weighted_equals_independent_lp",
+    "metrics.w2_empirical.weights_b": "tests/metrics/test_wasserstein.py::test_weighted_equals_independent_lp",
+    "metrics.w2_empirical.squared": "tests/metrics/test_wasserstein.py::test_weighted_equals_independent_lp",
+    # ------------------------------------------------------------------ consistency
+    "consistency.BlurDownsample.__init__.reg": "tests/consistency/test_blur.py::test_tikhonov_regulariser_matches_the_dense_formula",
+    "consistency.BlurDownsample.__init__.rtol": "tests/consistency/test_blur.py::test_rank_deficient_kernel_gives_the_moore_penrose_projection",
+    "consistency.BlurDownsample.eigenvalues.dtype": f"{OPT}::test_blur_eigenvalues_in_float32_match_float64",
+    "consistency.Colorization.__init__.weights": f"{OPT}::test_colorization_weights_define_the_operator",
+    "consistency.Consistent.__init__.upsample": "tests/consistency/test_projection.py::test_sr_setup_of_the_paper_is_consistent",
+    "consistency.Consistent.forward.z": f"{OPT}::test_consistent_passes_the_seed_and_projects_the_output",
+    "consistency.LinearOperator.A.check": f"{OPT}::test_unchecked_operator_paths_equal_the_checked_ones",
+    "consistency.LinearOperator.A_adjoint.check": f"{OPT}::test_unchecked_operator_paths_equal_the_checked_ones",
+    "consistency.LinearOperator.A_pinv.check": f"{OPT}::test_unchecked_operator_paths_equal_the_checked_ones",
+    "consistency.LinearOperator.project.check": f"{OPT}::test_unchecked_operator_paths_equal_the_checked_ones",
+    "consistency.PartialCirculant.__init__.generator": "tests/consistency/test_circulant.py::test_random_draws_follow_the_paper_and_are_reproducible",
+    "consistency.PartialCirculant.__init__.tol": f"{OPT}::test_partial_circulant_tol_bounds_the_consistency_residual",
+    "consistency.PartialCirculant.__init__.max_iter": "tests/consistency/test_circulant.py::test_square_case_is_solved_in_one_preconditioned_step",
+    "consistency.consistency_psnr.data_range": "tests/consistency/test_projection.py::test_consistency_psnr_against_the_closed_form",
+    "consistency.is_consistent.psnr_db": "tests/consistency/test_projection.py::test_consistency_psnr_against_the_closed_form",
+    "consistency.is_consistent.data_range": "tests/consistency/test_projection.py::test_consistency_psnr_against_the_closed_form",
+    "consistency.project.check": f"{OPT}::test_unchecked_operator_paths_equal_the_checked_ones",
+    # ------------------------------------------------------------------ estimator, nets
+    "estimator.Estimator.__init__.seed_shape": "tests/test_estimator.py::test_stochastic_equals_per_seed_loop",
+    "estimator.Estimator.__init__.seed_sampler": "tests/test_estimator.py::test_structured_seeds_equal_loop",
+    "estimator.Estimator.__init__.max_batch": "tests/test_estimator.py::test_stochastic_equals_per_seed_loop",
+    "estimator.Estimator.__init__.eval_mode": "tests/test_estimator.py::test_model_state_is_left_unchanged",
+    "estimator.Estimator.sample_seeds.generator": "tests/test_estimator.py::test_generator_reproducibility",
+    "estimator.Estimator.sample.generator": "tests/test_estimator.py::test_generator_reproducibility",
+    "nets.UNet.__init__.in_channels": "tests/test_nets_reference.py::test_unet_matches_the_functional_reference",
+    "nets.UNet.__init__.out_channels": "tests/test_nets_reference.py::test_unet_matches_the_functional_reference",
+    "nets.UNet.__init__.s": "tests/test_nets_reference.py::test_unet_matches_the_functional_reference",
+    "nets.UNet.__init__.depth": "tests/test_nets_reference.py::test_unet_matches_the_functional_reference",
+    "nets.UNet.__init__.seed_channels": "tests/test_nets_reference.py::test_unet_matches_the_functional_reference",
+    "nets.UNet.seed_sampler.generator": "tests/test_nets_reference.py::test_estimator_seed_sampler_draws_one_standard_normal_seed_per_level",
+    "nets.UNet.estimator.stochastic": "tests/test_nets_reference.py::test_estimator_seed_sampler_draws_one_standard_normal_seed_per_level",
+    "nets.UNet.estimator.max_batch": "tests/test_nets.py::test_estimator_fused_equals_loop_and_is_differentiable",
+    "nets.UNet.estimator.eval_mode": f"{OPT}::test_unet_estimator_eval_mode_false_uses_batch_statistics",
+    "nets.UNet.forward.z": "tests/test_nets_reference.py::test_each_seed_level_enters_at_its_block_and_none_means_zero",
+}
+
+# Arguments a named test passes positionally, under these local names.
+POSITIONAL: dict[str, str] = {
+    "metrics.w2_empirical.weights_a": "wa",
+    "metrics.w2_empirical.weights_b": "wb",
+}
+
+_NAMES_ONLY = "names the argument in error messages only"
+NOT_RESULT_CHANGING: dict[str, str] = {
+    "sensitivity.robustness.progress": "shows or hides a progress bar on stderr",
+    "sensitivity.robustness.device": "moves each batch before the computation (placement only)",
+    "sensitivity.clip_box.check": "skips validation of already-validated arguments",
+    "consistency.BlurDownsample.__init__.boundary": "'circular' is the only accepted value",
+    "consistency.LinearOperator.check_pair.x_name": _NAMES_ONLY,
+    "consistency.LinearOperator.check_pair.y_name": _NAMES_ONLY,
+    **{
+        f"consistency.{cls}.{meth}.name": _NAMES_ONLY
+        for cls in (
+            "AvgPoolDownsample",
+            "BlurDownsample",
+            "Colorization",
+            "Inpainting",
+            "LinearOperator",
+            "PartialCirculant",
+        )
+        for meth in ("range_shape", "domain_shape")
+    },
+}
+
+
+def _callables() -> Iterator[tuple[str, Callable[..., object]]]:
+    for modname in MODULES:
+        module = importlib.import_module(modname)
+        short = modname.removeprefix("stochrobust.")
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj):
+                if issubclass(obj, BaseException) or not obj.__module__.startswith("stochrobust"):
+                    continue
+                for attr, member in vars(obj).items():
+                    if attr != "__init__" and attr.startswith("_"):
+                        continue
+                    if isinstance(member, (classmethod, staticmethod)):
+                        member = member.__func__
+                    if inspect.isfunction(member):
+                        yield f"{short}.{name}.{attr}", member
+            elif inspect.isfunction(obj):
+                yield f"{short}.{name}", obj
+
+
+def _defaulted_parameters() -> list[str]:
+    out = []
+    for qualname, fn in _callables():
+        params = inspect.signature(fn).parameters
+        for param in params.values():
+            if param.name == "norm" and "ball" in params:
+                continue  # the deprecated 0.1 spelling of `ball` (warns, same meaning)
+            if param.default is not inspect.Parameter.empty:
+                out.append(f"{qualname}.{param.name}")
+    return sorted(set(out))
+
+
+@cache
+def _test_sources(path: str) -> dict[str, str]:
+    """Each test's source with its decorators and the module-level constants it names."""
+    source = (ROOT / path).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    constants = {
+        target.id: ast.get_source_segment(source, node) or ""
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            text = "\n".join(lines[start - 1 : node.end_lineno])
+            named = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+            out[node.name] = "\n".join([text, *(constants[n] for n in named if n in constants)])
+    return out
+
+
+def test_every_defaulted_argument_is_classified() -> None:
+    params = _defaulted_parameters()
+    assert len(params) > 100  # the walk found the API
+    missing = [p for p in params if p not in COVERED and p not in NOT_RESULT_CHANGING]
+    assert not missing, f"name a value test (COVERED) or a reason for: {missing}"
+    both = sorted(set(COVERED) & set(NOT_RESULT_CHANGING))
+    assert not both, both
+    stale = sorted((set(COVERED) | set(NOT_RESULT_CHANGING)) - set(params))
+    assert not stale, f"entries for arguments that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("param", sorted(COVERED))
+def test_named_value_test_exists_and_passes_the_argument(param) -> None:
+    path, _, test_name = COVERED[param].partition("::")
+    sources = _test_sources(path)
+    assert test_name in sources, f"{param}: {COVERED[param]} does not exist"
+    argument = param.rsplit(".", 1)[1]
+    words = [argument, *([POSITIONAL[param]] if param in POSITIONAL else [])]
+    words += ["BALL_KW", "ball"] if argument == "norm" else []
+    source = sources[test_name]
+    assert any(re.search(rf"\b{w}\b", source) for w in words), (
+        f"{param}: {COVERED[param]} does not mention {argument!r}"
+    )
