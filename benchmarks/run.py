@@ -45,6 +45,7 @@ BENCHMARKS = (
     "l1_projection",
     "ilo_batched",
     "guard_overhead",
+    "attack_strength",
 )
 
 

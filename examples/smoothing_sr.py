@@ -263,7 +263,7 @@ class Evaluation:
                 ("smoothed", FixedNoise(smooth, cfg.seed + 55)),
             ):
                 res = sensitivity_at(
-                    model, ya, eps, norm="linf", solver=BIM(steps=cfg.bim_steps), box=(0.0, 1.0),
+                    model, ya, eps, ball="linf", solver=BIM(steps=cfg.bim_steps), box=(0.0, 1.0),
                     generator=torch.Generator().manual_seed(cfg.seed + 11),
                 )  # fmt: skip
                 y_adv = ya + res.delta

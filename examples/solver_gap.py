@@ -38,7 +38,7 @@ def gaps(norm: str, solver: Solver | None, d: int, draws: int, seed: int) -> lis
         a = torch.randn(d, d, generator=g, dtype=torch.float64)
         y = torch.randn(4, d, generator=g, dtype=torch.float64)
         res = sensitivity_at(
-            lambda v, a=a: v @ a.T, y, 1.0, norm=norm, solver=solver, generator=g, data_range=None
+            lambda v, a=a: v @ a.T, y, 1.0, ball=norm, solver=solver, generator=g, data_range=None
         )
         out.append(float(res.value.min()) / optimum(a, norm))
     return out

@@ -29,7 +29,7 @@ from stochrobust.sensitivity import project as project_ball
 from stochrobust.smoothing import noise_augment
 
 F64 = torch.float64
-BALL_KW = "norm"  # the ball keyword; the lead flips it to "ball" at merge
+BALL_KW = "ball"  # the ball keyword; the lead flips it to "ball" at merge
 
 
 def gen(seed: int = 0) -> torch.Generator:

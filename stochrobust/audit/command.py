@@ -26,8 +26,9 @@ from stochrobust.audit.loading import load_model, model_source, oneline
 from stochrobust.audit.report import AuditReport, run_audit
 from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.estimator import Estimator, as_estimator
-from stochrobust.sensitivity.projections import NORMS
-from stochrobust.sensitivity.solvers import PGD, Solver, default_solver
+from stochrobust.sensitivity.projections import BALLS
+from stochrobust.sensitivity.protocol import SOLVER_NAMES, make_solver
+from stochrobust.sensitivity.solvers import Solver
 
 __all__ = ["DEFAULT_AI_PSNR", "add_arguments", "run"]
 
@@ -131,12 +132,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="ai_psnr",
         help=f"radius from a worst-case adversarial-input PSNR (default {DEFAULT_AI_PSNR:g} dB)",
     )
-    attack.add_argument("--ball", choices=NORMS, default="l2", help="the ball (default l2)")
+    attack.add_argument("--ball", choices=BALLS, default="l2", help="the ball (default l2)")
     attack.add_argument(
-        "--norm", choices=NORMS, dest="ball", action=_Renamed, new="--ball", help=argparse.SUPPRESS
+        "--norm", choices=BALLS, dest="ball", action=_Renamed, new="--ball", help=argparse.SUPPRESS
     )
     attack.add_argument("--n-seeds", type=int, default=10, metavar="K", help="seeds for eq. 6")
-    attack.add_argument("--steps", type=int, metavar="N", help="PGD steps (default 20)")
+    attack.add_argument(
+        "--solver",
+        choices=SOLVER_NAMES,
+        default=None,
+        help="the attack (default: protocol, or pgd when --steps/--restarts are given)",
+    )
+    attack.add_argument(
+        "--budget",
+        metavar="B",
+        help="the protocol's budget: fast, default, thorough or objective evaluations per "
+        "input (default: default = 100)",
+    )
+    attack.add_argument("--steps", type=int, metavar="N", help="steps of a non-protocol solver")
+    attack.add_argument("--restarts", type=int, metavar="N", help="restarts of that solver")
     bounds = parser.add_argument_group("bounds (exit status 1 above)")
     bounds.add_argument(
         "--max-sensitivity",
@@ -192,11 +206,15 @@ def _device(name: str) -> torch.device:
     return dev
 
 
-def _solver(ball: str, steps: int | None) -> Solver:
-    solver = default_solver(ball)
-    if steps is not None and isinstance(solver, PGD):
-        solver.steps = check_int(steps, "--steps", minimum=1)
-    return solver
+def _solver(args: argparse.Namespace) -> Solver:
+    """The attack from --solver/--budget/--steps/--restarts (``make_solver``)."""
+    name = args.solver or ("pgd" if (args.steps, args.restarts) != (None, None) else "protocol")
+    budget = args.budget
+    if isinstance(budget, str) and budget.isdigit():
+        budget = int(budget)
+    steps = None if args.steps is None else check_int(args.steps, "--steps", minimum=1)
+    restarts = None if args.restarts is None else check_int(args.restarts, "--restarts", minimum=1)
+    return make_solver(name, budget=budget, steps=steps, restarts=restarts)
 
 
 def _estimator(model: object, seed_shape: str | None) -> Estimator:
@@ -278,7 +296,7 @@ def _run(args: argparse.Namespace) -> int:
     rep = run_audit(
         est, y.to(device), eps, ball=args.ball,
         n_seeds=check_int(args.n_seeds, "--n-seeds", minimum=1),
-        solver=_solver(args.ball, args.steps),
+        solver=_solver(args),
         generator=torch.Generator().manual_seed(seed),
         batch_size=check_int(args.batch_size, "--batch-size", minimum=1),
         n_diversity_seeds=check_int(args.n_diversity_seeds, "--n-diversity-seeds", minimum=2),

@@ -30,8 +30,9 @@ from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.metrics.diversity import per_pixel_std
 from stochrobust.sensitivity.aggregate import RobustnessAggregator
-from stochrobust.sensitivity.robustness import RobustnessReport
-from stochrobust.sensitivity.solvers import Solver, default_solver
+from stochrobust.sensitivity.protocol import default_solver
+from stochrobust.sensitivity.report import RobustnessReport
+from stochrobust.sensitivity.solvers import Solver
 from stochrobust.testing._report import worst_ai_psnr
 
 __all__ = ["AuditReport", "run_audit"]
@@ -117,7 +118,7 @@ class AuditReport:
     @property
     def root(self) -> torch.Tensor:
         """``(N,)`` the square root of :attr:`value` (eq. 2 for a deterministic model)."""
-        return self.robustness.norms
+        return self.robustness.roots
 
     @property
     def output_psnr(self) -> torch.Tensor:
@@ -408,7 +409,7 @@ def run_audit(
             res = agg.attack(est, part)
             step = res.delta.flatten(1).norm(dim=1)
             parts["x"].append(res.delta)
-            parts["l"].append(res.norm / step.clamp_min(torch.finfo(step.dtype).tiny))
+            parts["l"].append(res.root / step.clamp_min(torch.finfo(step.dtype).tiny))
         if est.is_stochastic:  # after every attack, so that they draw as robustness() does
             with torch.no_grad():
                 for start in range(0, y.shape[0], chunk):

@@ -27,7 +27,8 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust._seeds import draw
-from stochrobust.sensitivity.projections import check_norm, clip_box, project
+from stochrobust.sensitivity.diagnostics import Diagnostics
+from stochrobust.sensitivity.projections import check_ball, clip_box, project_ball
 
 ObjectiveOutput: TypeAlias = "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"
 Objective: TypeAlias = Callable[[torch.Tensor], "torch.Tensor | tuple[torch.Tensor, torch.Tensor]"]
@@ -41,17 +42,20 @@ class Ascent(NamedTuple):
         delta: the best perturbation found per sample, ``(B, *in_shape)``, detached.
         value: the objective at ``delta``, ``(B,)``, detached.
         aux: the objective's side output at ``delta`` (``None`` if it returns none).
+        diagnostics: how converged the search is
+            (:class:`~stochrobust.sensitivity.Diagnostics`).
 
     Examples:
         >>> from stochrobust.sensitivity import PGD
         >>> best = PGD(steps=2).maximize(lambda d: d.pow(2).sum(1), torch.zeros(1, 2), 1.0)
         >>> best._fields, round(float(best.value[0]), 4)
-        (('delta', 'value', 'aux'), 1.0)
+        (('delta', 'value', 'aux', 'diagnostics'), 1.0)
     """
 
     delta: torch.Tensor
     value: torch.Tensor
     aux: torch.Tensor | None
+    diagnostics: Diagnostics | None = None
 
 
 def check_box(box: object, y: torch.Tensor | None = None) -> tuple[float, float] | None:
@@ -91,9 +95,9 @@ def _rand_like(
 
 
 def uniform_ball(
-    y: torch.Tensor, eps: torch.Tensor, norm: str, generator: torch.Generator | None
+    y: torch.Tensor, eps: torch.Tensor, ball: str, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """A point drawn uniformly from the ``norm`` ball of radius ``eps[b]`` per row.
+    """A point drawn uniformly from the ``ball`` of radius ``eps[b]`` per row.
 
     L∞: uniform in the cube. L2: Gaussian direction, radius ``ε·U^(1/d)``. L1: the first
     ``d`` of ``d + 1`` normalised exponential spacings (uniform on the simplex), random signs.
@@ -101,10 +105,10 @@ def uniform_ball(
     flat = y.flatten(1)
     d = flat.shape[1]
     e = eps.reshape(-1, 1)
-    if norm == "linf":
+    if ball == "linf":
         u = _rand_like(flat, generator)
         return ((2 * u - 1) * e).reshape(y.shape)
-    if norm == "l2":
+    if ball == "l2":
         g = _rand_like(flat, generator, "randn")
         u = _rand_like(flat[:, :1], generator)
         tiny = torch.finfo(y.dtype).tiny
@@ -119,16 +123,16 @@ def uniform_ball(
     return (signs * mag * e).reshape(y.shape)
 
 
-def steepest(grad: torch.Tensor, norm: str, topk: int = 1) -> torch.Tensor:
-    """Unit steepest-ascent direction of ``grad`` for ``norm`` (row by row).
+def steepest(grad: torch.Tensor, ball: str, topk: int = 1) -> torch.Tensor:
+    """Unit steepest-ascent direction of ``grad`` for the ``ball``'s norm (row by row).
 
     L2: ``g / ‖g‖₂``; L∞: ``sign(g)``; L1: ``sign(g)`` on the ``topk`` coordinates of largest
     ``|g|``, each ``1/topk`` (L1 norm 1; ``topk = 1`` is the exact steepest direction).
     """
-    if norm == "linf":
+    if ball == "linf":
         return torch.sign(grad)
     flat = grad.flatten(1)
-    if norm == "l2":
+    if ball == "l2":
         tiny = torch.finfo(grad.dtype).tiny
         unit: torch.Tensor = flat / flat.norm(dim=1, keepdim=True).clamp_min(tiny)
         return unit.reshape(grad.shape)
@@ -141,15 +145,34 @@ def steepest(grad: torch.Tensor, norm: str, topk: int = 1) -> torch.Tensor:
 class Problem:
     """One maximisation: objective, centre ``y``, radii, ball, box; evaluates and tracks.
 
+    The public contract between a :class:`~stochrobust.sensitivity.Solver` and the search
+    it runs: a solver's :meth:`~stochrobust.sensitivity.Solver.ascend` receives a Problem and
+    calls :meth:`start`, :meth:`value_and_grad`, :meth:`evaluate` and :meth:`project`; the
+    Problem records every evaluated iterate, keeps the best per sample on the device (with
+    ``torch.where``, no host synchronisation) and builds the
+    :class:`~stochrobust.sensitivity.Diagnostics` in :meth:`finish`.
+
     Args:
         objective: ``objective(delta)`` → ``(B,)`` values, or ``(values, aux)`` with ``aux``
             a tensor with leading dim ``B`` kept for the best iterate.
         y: the centre ``(B, ...)``; only its shape, dtype and device and the box are used.
         eps: radii ``(B,)`` on ``y``'s device.
-        norm: ball name.
+        ball: ``"l2"``, ``"linf"`` or ``"l1"``.
         box: ``(lo, hi)`` on ``y + delta`` or ``None``.
         random_start: whether the solver starts at a random point (changes the message of
             the zero-gradient error only).
+
+    References:
+        [O23] App. E.2.3 (projection after every step); Croce & Hein, ICML 2020 (best
+        iterate kept over all steps and restarts).
+
+    Examples:
+        >>> problem = Problem(lambda d: d.pow(2).sum(1), torch.zeros(2, 3),
+        ...                   torch.ones(2), "l2", None, True)
+        >>> delta = problem.start(torch.Generator().manual_seed(0))
+        >>> _ = problem.evaluate(problem.project(2 * delta / delta.norm(dim=1, keepdim=True)))
+        >>> problem.finish().value.tolist()
+        [1.0, 1.0]
     """
 
     def __init__(
@@ -157,37 +180,56 @@ class Problem:
         objective: Objective,
         y: torch.Tensor,
         eps: torch.Tensor,
-        norm: str,
+        ball: str,
         box: tuple[float, float] | None,
-        random_start: bool,
+        random_start: bool = True,
     ) -> None:
         self.objective = objective
         self.y = y
         self.eps = eps
         self.eps_view = eps.reshape(-1, *([1] * (y.ndim - 1)))
         self.active = eps > 0
-        self.norm = norm
+        self.ball = ball
         self.box = box
         self.random_start = random_start
         self.best_delta = torch.zeros_like(y)
         self.best_value = torch.full((y.shape[0],), float("-inf"), dtype=y.dtype, device=y.device)
         self.best_aux: torch.Tensor | None = None
         self._signal: torch.Tensor | None = None
+        self._history: list[torch.Tensor] = []
+        self._start_values: list[torch.Tensor] = []
         self.evaluations = 0
+        self.gradient_evaluations = 0
 
     # ------------------------------------------------------------------ feasibility
     def project(self, delta: torch.Tensor) -> torch.Tensor:
-        """Project onto the ball, then clip to the box (a point of ball ∩ box)."""
-        out = project(delta, self.eps, self.norm, check=False)
+        """Project onto the ball, then clip to the box (a point of ball ∩ box).
+
+        Args:
+            delta: ``(B, *in_shape)``.
+
+        Returns:
+            The feasible point.
+        """
+        out = project_ball(delta, self.eps, self.ball, check=False)
         if self.box is not None:
             out = clip_box(out, self.y, self.box, check=False)
         return out
 
     def start(self, generator: torch.Generator | None, random: bool = True) -> torch.Tensor:
-        """Random start uniform in the ball (then clipped to the box), or zeros."""
+        """Begin a new independent start; return its point (uniform in the ball, or zeros).
+
+        Args:
+            generator: random generator of the start.
+            random: ``False`` starts at ``delta = 0``.
+
+        Returns:
+            The start, clipped to the box.
+        """
+        self._start_values.append(torch.full_like(self.best_value, float("-inf")))
         if not random:
             return torch.zeros_like(self.y)
-        return self.project(uniform_ball(self.y, self.eps, self.norm, generator))
+        return self.project(uniform_ball(self.y, self.eps, self.ball, generator))
 
     # ------------------------------------------------------------------ evaluation
     def _split(self, out: object) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -211,7 +253,18 @@ class Problem:
     def value_and_grad(
         self, delta: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Objective and its gradient in ``delta``; records the iterate for the best-of."""
+        """Objective and its gradient in ``delta``; records the iterate for the best-of.
+
+        Args:
+            delta: a feasible point ``(B, *in_shape)``.
+
+        Returns:
+            ``(value (B,), aux or None, grad (B, *in_shape))``, detached.
+
+        Raises:
+            ModelError: the objective does not require grad.
+            ShapeError: the objective returns the wrong shape.
+        """
         d = delta.detach().requires_grad_(True)
         with torch.enable_grad():
             value, aux = self._split(self.objective(d))
@@ -226,22 +279,43 @@ class Problem:
         aux = None if aux is None else aux.detach()
         if self._signal is None:
             self._signal = (grad.flatten(1).ne(0).any(dim=1) & self.active).any()
+        self.gradient_evaluations += 1
         self.record(d.detach(), value, aux)
         return value, aux, grad
 
     def evaluate(self, delta: torch.Tensor) -> torch.Tensor:
-        """Objective without gradient; records the iterate for the best-of."""
+        """Objective without gradient; records the iterate for the best-of.
+
+        Args:
+            delta: a feasible point ``(B, *in_shape)``.
+
+        Returns:
+            ``(B,)`` values.
+
+        Raises:
+            ShapeError: the objective returns the wrong shape.
+        """
         with torch.no_grad():
             value, aux = self._split(self.objective(delta))
         self.record(delta, value, aux)
         return value
 
     def record(self, delta: torch.Tensor, value: torch.Tensor, aux: torch.Tensor | None) -> None:
-        """Keep ``delta`` for the rows where ``value`` beats the best so far (on device)."""
+        """Keep ``delta`` for the rows where ``value`` beats the best so far (on device).
+
+        Args:
+            delta: the evaluated point.
+            value: its ``(B,)`` values (NaN never wins).
+            aux: its side output or ``None``.
+        """
         self.evaluations += 1
         better = value > self.best_value
         self.best_value = torch.where(better, value, self.best_value)
         self.best_delta = torch.where(better.reshape(self.eps_view.shape), delta, self.best_delta)
+        self._history.append(self.best_value)
+        if self._start_values:
+            current = self._start_values[-1]
+            self._start_values[-1] = torch.where(value > current, value, current)
         if aux is not None:
             if self.best_aux is None:
                 self.best_aux = aux.clone()
@@ -250,8 +324,21 @@ class Problem:
                     better.reshape(-1, *([1] * (aux.ndim - 1))), aux, self.best_aux
                 )
 
-    def finish(self) -> Ascent:
-        """Diagnose a zero gradient or non-finite values (one host sync) and return."""
+    def finish(self, start_values: torch.Tensor | None = None) -> Ascent:
+        """Diagnose a zero gradient or non-finite values (one host sync) and return.
+
+        Args:
+            start_values: ``(starts, B)`` the best value of each start, for solvers that
+                interleave their starts (:class:`~stochrobust.sensitivity.Protocol`);
+                ``None`` uses the values recorded since each :meth:`start`.
+
+        Returns:
+            The best iterate per sample with its :class:`Diagnostics`.
+
+        Raises:
+            ModelError: the gradient was identically zero at the first evaluation.
+            NonFiniteError: some sample has no finite value.
+        """
         if self._signal is not None and bool(self.active.any()) and not bool(self._signal):
             hint = (
                 "; the solver starts at delta = 0 (random_start=False), where the "
@@ -269,20 +356,31 @@ class Problem:
                 "objective: expected finite values at y + delta, got NaN or Inf for every "
                 "iterate of some sample (the model output is not finite near y)"
             )
-        return Ascent(self.best_delta, self.best_value, self.best_aux)
+        diagnostics = None
+        if self._history:
+            if start_values is None:
+                start_values = (
+                    torch.stack(self._start_values)
+                    if self._start_values
+                    else self.best_value.unsqueeze(0)
+                )
+            diagnostics = Diagnostics.from_history(
+                self._history, start_values, self.gradient_evaluations
+            )
+        return Ascent(self.best_delta, self.best_value, self.best_aux, diagnostics)
 
 
 def validate(
     y: object,
     eps: float | torch.Tensor,
-    norm: object,
+    ball: object,
     box: object,
     generator: object,
 ) -> tuple[torch.Tensor, torch.Tensor, str, tuple[float, float] | None]:
     """Boundary validation of a solver call (at most a couple of host syncs)."""
     yt = check_batch(y, "y")
     e = check_eps(eps, yt.shape[0], device=yt.device, dtype=yt.dtype)
-    n = check_norm(norm)
+    n = check_ball(ball)
     b = check_box(box, yt)
     check_generator(generator)
     return yt, e, n, b

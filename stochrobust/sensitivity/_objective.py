@@ -28,15 +28,15 @@ from stochrobust._checks import (
     check_generator,
     check_int,
     check_positive,
-    describe,
 )
 from stochrobust._guard import check_input_rank, stage
 from stochrobust._seeds import tree_cat
 from stochrobust.estimator import Estimator, Seeds, as_estimator
 from stochrobust.metrics.wasserstein import optimal_assignment
 from stochrobust.sensitivity._ascent import check_box
-from stochrobust.sensitivity.projections import check_norm
-from stochrobust.sensitivity.solvers import Solver, default_solver
+from stochrobust.sensitivity.projections import check_ball
+from stochrobust.sensitivity.protocol import default_solver
+from stochrobust.sensitivity.solvers import Solver, check_solver_type
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Prepared:
     est: Estimator
     y: torch.Tensor
     eps: torch.Tensor
-    norm: str
+    ball: str
     box: tuple[float, float] | None
     solver: Solver
     n_seeds: int
@@ -56,21 +56,16 @@ class Prepared:
     data_range: float | None = None
 
 
-def check_solver(solver: object, norm: str) -> Solver:
-    """``solver`` or the default one for ``norm``; type-checked."""
+def check_solver(solver: object, ball: str) -> Solver:
+    """``solver`` or the default one for ``ball``; type-checked."""
     if solver is None:
-        return default_solver(norm)
-    if not isinstance(solver, Solver):
+        return default_solver(ball)
+    s = check_solver_type(solver)
+    if ball not in s.balls:
         raise StochRobustTypeError(
-            f"solver: expected a stochrobust.sensitivity.Solver (PGD, AdamAscent, ...) or "
-            f"None, got {describe(solver)}"
+            f"solver: expected a solver supporting ball {ball!r}, got {s!r} (supports {s.balls})"
         )
-    if norm not in solver.norms:
-        raise StochRobustTypeError(
-            f"solver: expected a solver supporting norm {norm!r}, got {solver!r} "
-            f"(supports {solver.norms})"
-        )
-    return solver
+    return s
 
 
 def check_output(out: torch.Tensor, what: str) -> None:
@@ -82,24 +77,24 @@ def check_output(out: torch.Tensor, what: str) -> None:
         )
 
 
-def _check_precision(y: torch.Tensor, eps: torch.Tensor, norm: str) -> None:
+def _check_precision(y: torch.Tensor, eps: torch.Tensor, ball: str) -> None:
     """Refuse a radius too small to move ``y`` in its dtype (one host sync)."""
     d = y[0].numel()
-    scale = {"l2": d**-0.5, "l1": 1.0 / d, "linf": 1.0}[norm]
+    scale = {"l2": d**-0.5, "l1": 1.0 / d, "linf": 1.0}[ball]
     step = (eps * scale).reshape(-1, *([1] * (y.ndim - 1)))
     moved = (y + step).ne(y).flatten(1).any(dim=1) | (eps == 0)
     if not bool(moved.all()):
         raise RangeError(
             f"eps: expected a radius that changes y in its dtype {y.dtype}, got eps with "
             f"minimum {float(eps.min()):g}: y + delta == y for perturbations of that size "
-            f"(about {float(step.min()):.3g} per entry on the {norm} ball, below the "
+            f"(about {float(step.min()):.3g} per entry on the {ball} ball, below the "
             f"{y.dtype} spacing near max|y| = {float(y.abs().max()):.3g}); pass y in "
             "float64 or use a larger eps"
         )
 
 
 def _checked_inputs(
-    y: object, eps: object, norm: object, data_range: object, box: object
+    y: object, eps: object, ball: object, data_range: object, box: object
 ) -> tuple[torch.Tensor, torch.Tensor, str, float | None]:
     if torch.is_inference_mode_enabled():
         raise StochRobustError(
@@ -114,7 +109,7 @@ def _checked_inputs(
     if box is not None and data_range is not None:
         r = check_positive(data_range, "data_range")
     e = check_eps(eps, yt.shape[0], device=yt.device, dtype=yt.dtype)  # type: ignore[arg-type]
-    return yt, e, check_norm(norm), r
+    return yt, e, check_ball(ball), r
 
 
 @contextlib.contextmanager
@@ -122,7 +117,7 @@ def prepare(
     estimator: object,
     y: object,
     eps: float | torch.Tensor,
-    norm: object,
+    ball: object,
     n_seeds: object,
     solver: object,
     generator: object,
@@ -142,7 +137,7 @@ def prepare(
     the block is labelled ``"perturbed pass"``). Deterministic estimators get one seed.
     """
     est = as_estimator(estimator)  # type: ignore[arg-type]
-    yt, e, n, r = _checked_inputs(y, eps, norm, data_range, box)
+    yt, e, n, r = _checked_inputs(y, eps, ball, data_range, box)
     if not allow_zero:
         e = check_eps(e, yt.shape[0], allow_zero=False)
     k = check_int(n_seeds, "n_seeds", minimum=1)

@@ -12,19 +12,54 @@ References:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
 from stochrobust._checks import RangeError, check_int, check_number, check_positive
-from stochrobust.sensitivity._ascent import Ascent, Objective, Problem
+from stochrobust.sensitivity._ascent import Problem
 from stochrobust.sensitivity.projections import project_l2
-from stochrobust.sensitivity.solvers import Solver
+from stochrobust.sensitivity.solvers import RestartSolver
 
 __all__ = ["CW", "AdamAscent"]
 
 
-class AdamAscent(Solver):
+class AdamMoments:
+    """Adam's bias-corrected moment estimates (Kingma & Ba 2015, Algorithm 1).
+
+    The one Adam update shared by the optimiser-driven solvers (projected Adam ascent and
+    Carlini–Wagner): :meth:`direction` returns ``m̂ / (sqrt(v̂) + adam_eps)`` for the next
+    gradient; the caller multiplies by its learning rate and adds or subtracts it.
+    """
+
+    def __init__(self, like: torch.Tensor, betas: tuple[float, float], adam_eps: float) -> None:
+        self.m = torch.zeros_like(like)
+        self.v = torch.zeros_like(like)
+        self.b1, self.b2 = betas
+        self.adam_eps = adam_eps
+        self.t = 0
+
+    def direction(self, grad: torch.Tensor) -> torch.Tensor:
+        """Update the moments with ``grad`` and return the bias-corrected Adam direction."""
+        self.t += 1
+        self.m = self.m.mul(self.b1).add_(grad, alpha=1 - self.b1)
+        self.v = self.v.mul(self.b2).addcmul_(grad, grad, value=1 - self.b2)
+        denom = (self.v / (1 - self.b2**self.t)).sqrt_().add_(self.adam_eps)
+        return self.m / (1 - self.b1**self.t) / denom
+
+
+def _check_betas(betas: object) -> tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise RangeError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
+    return (
+        check_number(betas[0], "betas[0]", low=0.0, high=1.0, high_inclusive=False),
+        check_number(betas[1], "betas[1]", low=0.0, high=1.0, high_inclusive=False),
+    )
+
+
+@dataclass
+class AdamAscent(RestartSolver):
     """Projected Adam ascent — the attack of [O23] App. E.2.3.
 
     Adam on ``-objective`` with a fresh optimiser state for every call (the paper
@@ -54,26 +89,17 @@ class AdamAscent(Solver):
         True
     """
 
-    def __init__(
-        self,
-        steps: int = 5,
-        lr: float = 1.0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        adam_eps: float = 1e-8,
-        *,
-        restarts: int = 1,
-        random_start: bool = True,
-    ) -> None:
-        super().__init__(restarts=restarts, random_start=random_start)
-        self.steps = check_int(steps, "steps", minimum=1)
-        self.lr = check_positive(lr, "lr")
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise RangeError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
-        self.betas = (
-            check_number(betas[0], "betas[0]", low=0.0, high=1.0, high_inclusive=False),
-            check_number(betas[1], "betas[1]", low=0.0, high=1.0, high_inclusive=False),
-        )
-        self.adam_eps = check_positive(adam_eps, "adam_eps")
+    steps: int = 5
+    lr: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.steps = check_int(self.steps, "steps", minimum=1)
+        self.lr = check_positive(self.lr, "lr")
+        self.betas = _check_betas(self.betas)
+        self.adam_eps = check_positive(self.adam_eps, "adam_eps")
 
     @classmethod
     def paper_natural_images(cls) -> AdamAscent:
@@ -88,7 +114,8 @@ class AdamAscent(Solver):
 
         Examples:
             >>> AdamAscent.paper_natural_images()
-            AdamAscent(steps=5, lr=1, betas=(0.9, 0.999), restarts=1, random_start=True)
+            AdamAscent(restarts=1, random_start=True, steps=5, lr=1.0, betas=(0.9, 0.999),
+            adam_eps=1e-08)
         """
         return cls(steps=5, lr=1.0, betas=(0.9, 0.999))
 
@@ -107,24 +134,25 @@ class AdamAscent(Solver):
         """
         return cls(steps=4, lr=1e-4, betas=(0.9, 0.999))
 
-    def _ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
-        b1, b2 = self.betas
-        m = torch.zeros_like(delta)
-        v = torch.zeros_like(delta)
-        for t in range(1, self.steps + 1):
+    def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
+        """One restart: ``steps`` Adam steps on ``-objective``, projected after each.
+
+        Args:
+            problem: the Problem.
+            delta: the start.
+
+        Returns:
+            The last iterate.
+        """
+        adam = AdamMoments(delta, self.betas, self.adam_eps)
+        for _ in range(self.steps):
             _, _, grad = problem.value_and_grad(delta)
-            m = m.mul(b1).add_(grad, alpha=1 - b1)
-            v = v.mul(b2).addcmul_(grad, grad, value=1 - b2)
-            step_size = self.lr / (1 - b1**t)
-            denom = (v / (1 - b2**t)).sqrt_().add_(self.adam_eps)
-            delta = problem.project(delta + step_size * m / denom)
+            delta = problem.project(delta + self.lr * adam.direction(grad))
         return delta
 
-    def _extra_repr(self) -> str:
-        return f"steps={self.steps}, lr={self.lr:g}, betas=({self.betas[0]:g}, {self.betas[1]:g})"
 
-
-class CW(Solver):
+@dataclass
+class CW(RestartSolver):
     """Carlini–Wagner L2 attack in tanh space ([C24] eq. 2), tied to the ε-ball.
 
     The box is enforced by the change of variables ``y + δ = lo + (hi − lo)·½(tanh(w) + 1)``
@@ -141,6 +169,7 @@ class CW(Solver):
         steps: Adam steps on ``w`` per restart.
         lr: Adam learning rate in tanh space.
         c: trade-off constant (scale-free, see above), ``> 0``.
+        betas: Adam's ``(β₁, β₂)`` in tanh space.
         restarts: independent runs.
         random_start: start at a uniform random point of the ball (clipped to the box).
 
@@ -155,48 +184,43 @@ class CW(Solver):
         True
     """
 
-    norms: ClassVar[tuple[str, ...]] = ("l2",)
+    balls: ClassVar[tuple[str, ...]] = ("l2",)
+    default_box: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
 
-    def __init__(
-        self,
-        steps: int = 20,
-        lr: float = 0.05,
-        c: float = 10.0,
-        *,
-        restarts: int = 1,
-        random_start: bool = True,
-    ) -> None:
-        super().__init__(restarts=restarts, random_start=random_start)
-        self.steps = check_int(steps, "steps", minimum=1)
-        self.lr = check_positive(lr, "lr")
-        self.c = check_positive(c, "c")
+    steps: int = 20
+    lr: float = 0.05
+    c: float = 10.0
+    betas: tuple[float, float] = (0.9, 0.999)
 
-    def _solve(
-        self,
-        objective: Objective,
-        y: torch.Tensor,
-        eps: torch.Tensor,
-        norm: str,
-        box: tuple[float, float] | None,
-        generator: torch.Generator | None,
-    ) -> Ascent:
-        return super()._solve(objective, y, eps, norm, box or (0.0, 1.0), generator)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.steps = check_int(self.steps, "steps", minimum=1)
+        self.lr = check_positive(self.lr, "lr")
+        self.c = check_positive(self.c, "c")
+        self.betas = _check_betas(self.betas)
 
-    def _ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
-        assert problem.box is not None  # set by _solve
+    def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
+        """One restart: Adam on the tanh-space variable ``w`` (see the class docstring).
+
+        Args:
+            problem: the Problem (its box is ``default_box`` when the caller gave none).
+            delta: the start.
+
+        Returns:
+            The last feasible iterate.
+        """
+        assert problem.box is not None  # default_box when the caller gave none
         lo, hi = problem.box
         width = max(hi - lo, torch.finfo(delta.dtype).tiny)
         y = problem.y
         shrink = 1.0 - 4.0 * torch.finfo(delta.dtype).eps
         w = torch.atanh(((y + delta - lo) / width * 2 - 1).clamp(-shrink, shrink))
-        m = torch.zeros_like(w)
-        v = torch.zeros_like(w)
-        b1, b2 = 0.9, 0.999
+        adam = AdamMoments(w, self.betas, 1e-8)
         scale: torch.Tensor | None = None
         tiny = torch.finfo(delta.dtype).tiny
         eps_safe = problem.eps.clamp_min(tiny)
         last = delta
-        for t in range(1, self.steps + 1):
+        for _ in range(self.steps):
             w = w.detach().requires_grad_(True)
             with torch.enable_grad():
                 raw = lo + width * 0.5 * (torch.tanh(w) + 1) - y
@@ -211,13 +235,7 @@ class CW(Solver):
             with torch.enable_grad():
                 surrogate = raw.flatten(1).norm(dim=1) - scale * (feasible * grad).flatten(1).sum(1)
                 (gw,) = torch.autograd.grad(surrogate.sum(), w)
-            m = m.mul(b1).add_(gw, alpha=1 - b1)
-            v = v.mul(b2).addcmul_(gw, gw, value=1 - b2)
-            denom = (v / (1 - b2**t)).sqrt_().add_(1e-8)
-            w = w.detach() - (self.lr / (1 - b1**t)) * m / denom
+            w = w.detach() - self.lr * adam.direction(gw)
             raw_next = lo + width * 0.5 * (torch.tanh(w) + 1) - y
             last = problem.project(raw_next)
         return last
-
-    def _extra_repr(self) -> str:
-        return f"steps={self.steps}, lr={self.lr:g}, c={self.c:g}"

@@ -21,7 +21,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -36,16 +36,14 @@ from stochrobust._checks import (
 from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.estimator import Estimator
 from stochrobust.metrics.streaming import MetricState, chan_merge
-from stochrobust.sensitivity.projections import NORMS
+from stochrobust.sensitivity.projections import check_ball
+from stochrobust.sensitivity.report import RobustnessReport
 from stochrobust.sensitivity.sensitivity import SensitivityResult, sensitivity_at
 from stochrobust.sensitivity.solvers import Solver
 
-if TYPE_CHECKING:  # pragma: no cover
-    from stochrobust.sensitivity.robustness import RobustnessReport
-
 __all__ = ["RobustnessAggregator"]
 
-_PER_INPUT = ("values", "output_psnrs", "input_psnrs")
+_PER_INPUT = ("values", "output_psnrs", "input_psnrs", "converged", "late_gains")
 
 
 class RobustnessAggregator(MetricState):
@@ -60,9 +58,12 @@ class RobustnessAggregator(MetricState):
 
     What it holds: ``count`` / ``mean`` / ``m2`` of the eq. 6 values (float64, merged with
     :func:`~stochrobust.metrics.chan_merge`), float64 sums of the roots and of the eq. 9
-    PSNRs, the extreme radii, and the per-input values, eq. 9 PSNRs and AI-PSNRs as
+    PSNRs, the largest radius, the evaluations spent (the total and the largest per-input
+    count of a batch, int64), and per input the values, eq. 9 PSNRs, AI-PSNRs and the
+    :class:`~stochrobust.sensitivity.Diagnostics` flags ``converged`` and ``late_gain`` as
     ``"cat"`` lists (on the device they came from; :meth:`value` returns them on the CPU).
-    The roots are ``sqrt(value)`` per input, as in ``SensitivityResult``.
+    The roots are ``sqrt(value)`` per input, as in ``SensitivityResult``. A result without
+    diagnostics (``eps = 0``: no search ran) counts as converged with no evaluations.
 
     Args:
         eps: the radius used by ``update(estimator, y)`` (a number ``≥ 0``); ``None`` if
@@ -72,7 +73,10 @@ class RobustnessAggregator(MetricState):
         solver: the attack; ``None`` is :func:`~stochrobust.sensitivity.default_solver`.
         generator: random generator of the attacks; ``None`` uses torch's global one.
         box: ``(lo, hi)`` constraint on ``y + δ``, or ``None``.
-        data_range: peak-to-peak value range, for the PSNRs.
+        data_range: peak-to-peak value range (inputs validated against ``[0, data_range]``,
+            PSNRs); ``None`` skips the check and the PSNRs are NaN.
+        warn: let each attack warn :class:`~stochrobust.ConvergenceWarning` for samples
+            that did not converge (``robustness`` turns it off and warns once).
         confidence: level of the interval for ``R̃`` in the report, in ``(0, 1)``.
         group: process group of :meth:`~stochrobust.metrics.MetricState.compute`.
         sync_on_compute: sync over ``group`` in ``compute`` when distributed.
@@ -106,9 +110,13 @@ class RobustnessAggregator(MetricState):
     root_sum: torch.Tensor
     output_psnr_sum: torch.Tensor
     eps_max: torch.Tensor
+    evaluations_total: torch.Tensor
+    evaluations_max: torch.Tensor
     values: list[torch.Tensor]
     output_psnrs: list[torch.Tensor]
     input_psnrs: list[torch.Tensor]
+    converged: list[torch.Tensor]
+    late_gains: list[torch.Tensor]
 
     def __init__(
         self,
@@ -119,25 +127,25 @@ class RobustnessAggregator(MetricState):
         solver: Solver | None = None,
         generator: torch.Generator | None = None,
         box: tuple[float, float] | None = None,
-        data_range: float = 1.0,
+        data_range: float | None = 1.0,
+        warn: bool = True,
         confidence: float = 0.95,
         group: dist.ProcessGroup | None = None,
         sync_on_compute: bool = True,
     ) -> None:
         super().__init__(group=group, sync_on_compute=sync_on_compute)
-        if ball not in NORMS:
-            raise RangeError(f"ball: expected one of {NORMS}, got {ball!r}")
         if solver is not None and not isinstance(solver, Solver):
             raise StochRobustTypeError(
                 f"solver: expected a stochrobust.sensitivity.Solver or None, got {describe(solver)}"
             )
         self.eps = None if eps is None else check_positive(eps, "eps", allow_zero=True)
-        self.ball = ball
+        self.ball = check_ball(ball)
         self.n_seeds = check_int(n_seeds, "n_seeds", minimum=1)
         self.solver = solver
         self.generator = check_generator(generator)
         self.box = box
-        self.data_range = check_positive(data_range, "data_range")
+        self.data_range = None if data_range is None else check_positive(data_range, "data_range")
+        self.warn = bool(warn)
         self.confidence = check_probability(confidence, "confidence")
         self.seen: tuple[str, int, str] | None = None  # (ball, n_seeds, solver) of results
         f64 = torch.float64
@@ -146,8 +154,11 @@ class RobustnessAggregator(MetricState):
         self.add_state("root_sum", torch.zeros((), dtype=f64), "sum")
         self.add_state("output_psnr_sum", torch.zeros((), dtype=f64), "sum")
         self.add_state("eps_max", torch.full((), -math.inf, dtype=f64), "max")
+        self.add_state("evaluations_total", torch.zeros((), dtype=torch.int64), "sum")
+        self.add_state("evaluations_max", torch.zeros((), dtype=torch.int64), "max")
         for name in _PER_INPUT:
-            self.add_state(name, torch.zeros(0), "cat")
+            dtype = torch.bool if name == "converged" else torch.float32
+            self.add_state(name, torch.zeros(0, dtype=dtype), "cat")
 
     # ------------------------------------------------------------------ accumulation
     def attack(self, estimator: Estimator | torch.nn.Module, y: torch.Tensor) -> SensitivityResult:
@@ -177,8 +188,8 @@ class RobustnessAggregator(MetricState):
                 "batch, got None"
             )
         res = sensitivity_at(
-            estimator, y, self.eps, norm=self.ball, n_seeds=self.n_seeds, solver=self.solver,
-            generator=self.generator, box=self.box, data_range=self.data_range,
+            estimator, y, self.eps, ball=self.ball, n_seeds=self.n_seeds, solver=self.solver,
+            generator=self.generator, box=self.box, data_range=self.data_range, warn=self.warn,
         )  # fmt: skip
         self.update(res)
         return res
@@ -231,6 +242,16 @@ class RobustnessAggregator(MetricState):
         self.values.append(result.value.detach().reshape(-1))
         self.output_psnrs.append(psnrs.reshape(-1))
         self.input_psnrs.append(result.input_psnr.detach().reshape(-1))
+        diag = result.diagnostics
+        if diag is None:  # eps = 0 everywhere: no search ran
+            self.converged.append(torch.ones(v.shape, dtype=torch.bool, device=dev))
+            self.late_gains.append(torch.zeros(v.shape, device=dev))
+            return
+        self.converged.append(diag.converged.detach().reshape(-1))
+        self.late_gains.append(diag.late_gain.detach().reshape(-1))
+        spent = torch.tensor(diag.evaluations, dtype=torch.int64)
+        self.evaluations_total = self.evaluations_total + spent * v.numel()
+        self.evaluations_max = torch.maximum(self.evaluations_max, spent)
 
     def _check_kind(self, kind: tuple[str, int, str], name: str) -> None:
         """Every result of one aggregate has the same ball and number of seeds."""
@@ -298,6 +319,9 @@ class RobustnessAggregator(MetricState):
     def value(self) -> RobustnessReport:
         """The report of the inputs added to this object (no communication).
 
+        The ball, number of seeds and solver are those of the results (of the
+        specification before any result was added, e.g. on an empty rank).
+
         Returns:
             A :class:`~stochrobust.sensitivity.RobustnessReport`; ``eps`` is the largest
             radius of the results (the specification's ``eps`` before any result has one).
@@ -305,8 +329,6 @@ class RobustnessAggregator(MetricState):
         Raises:
             RangeError: no input was added.
         """
-        from stochrobust.sensitivity.robustness import RobustnessReport
-
         n = int(self.count)
         if n == 0:
             raise RangeError("data: expected at least one input, got none")
@@ -330,11 +352,15 @@ class RobustnessAggregator(MetricState):
             ci=ci,
             confidence=self.confidence,
             values=values,
-            norms=values.clamp_min(0).sqrt(),
+            roots=values.clamp_min(0).sqrt(),
             output_psnr=per["output_psnrs"],
             input_psnr=per["input_psnrs"],
             eps=eps_max if math.isfinite(eps_max) else float(self.eps or 0.0),
             ball=ball,
             n_seeds=n_seeds,
             solver=solver,
+            converged=per["converged"],
+            late_gain=per["late_gains"],
+            evaluations=int(self.evaluations_max),
+            total_evaluations=int(self.evaluations_total),
         )

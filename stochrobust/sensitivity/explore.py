@@ -26,8 +26,8 @@ from stochrobust._checks import check_int
 from stochrobust.consistency.base import LinearOperator
 from stochrobust.consistency.projection import project as consistency_project
 from stochrobust.estimator import Estimator, Seeds
-from stochrobust.sensitivity._maximize import check_ball, maximize
 from stochrobust.sensitivity._objective import check_output, prepare
+from stochrobust.sensitivity.projections import check_ball
 from stochrobust.sensitivity.solvers import Solver
 
 __all__ = ["Exploration", "explore"]
@@ -193,9 +193,10 @@ def explore(
             found = samples.flatten(2).clone()
             for i in range(1, n):
                 objective = _Farthest(p.est, p.y, p.seeds, found[:, :i], op)
-                best = maximize(
-                    p.solver, objective, p.y, p.eps, ball=p.norm, box=p.box, generator=generator
-                )
+                best = p.solver.maximize(
+                    objective, p.y, p.eps, ball=p.ball, box=p.box, generator=generator,
+                    validate_args=False,
+                )  # fmt: skip
                 assert best.aux is not None
                 samples[:, i] = best.aux
                 found[:, i] = best.aux.flatten(1)
@@ -207,7 +208,7 @@ def explore(
         delta=deltas,
         distance=distance,
         eps=p.eps,
-        ball=p.norm,
+        ball=p.ball,
         consistent=op is not None,
         solver=repr(p.solver),
     )

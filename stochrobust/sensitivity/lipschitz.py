@@ -42,8 +42,8 @@ from stochrobust._checks import (
 )
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
-from stochrobust.sensitivity._maximize import check_ball, maximize
 from stochrobust.sensitivity._objective import SameSeedObjective, check_output, prepare
+from stochrobust.sensitivity.projections import check_ball
 from stochrobust.sensitivity.solvers import Solver
 
 __all__ = ["LipschitzBound", "lipschitz_lower_bound", "tradeoff_bound"]
@@ -236,9 +236,9 @@ def lipschitz_lower_bound(
                 value = torch.full_like(p.eps, float("-inf"))
                 delta = torch.zeros_like(p.y)
                 for k in range(n_shells):
-                    best = maximize(
-                        p.solver, objective, p.y, p.eps * _SHELL**-k, ball=p.norm, box=p.box,
-                        generator=generator,
+                    best = p.solver.maximize(
+                        objective, p.y, p.eps * _SHELL**-k, ball=p.ball, box=p.box,
+                        generator=generator, validate_args=False,
                     )  # fmt: skip
                     better = best.value > value
                     value = torch.where(better, best.value, value)
@@ -249,8 +249,8 @@ def lipschitz_lower_bound(
                         check_output(best.aux, "at y + delta")
             values.append(value.cpu())
             steps.append(delta.flatten(1).norm(dim=1).cpu())
-            sizes.append(_ball_norm(delta, p.norm).cpu())
-            ball_name, seeds_used, solver_repr = p.norm, p.n_seeds, repr(p.solver)
+            sizes.append(_ball_norm(delta, p.ball).cpu())
+            ball_name, seeds_used, solver_repr = p.ball, p.n_seeds, repr(p.solver)
     if not values:
         raise ShapeError("data: expected at least one batch, got an empty iterable")
     v = torch.cat(values)

@@ -18,6 +18,8 @@ References:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from stochrobust._checks import (
@@ -28,11 +30,27 @@ from stochrobust._checks import (
     check_same_shape,
     check_tensor,
 )
+from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
 
-__all__ = ["NORMS", "clip_box", "project", "project_l1", "project_l2", "project_linf"]
+__all__ = [
+    "BALLS",
+    "clip_box",
+    "project",
+    "project_ball",
+    "project_l1",
+    "project_l2",
+    "project_linf",
+]
 
-NORMS = ("l2", "linf", "l1")
-"""Names of the supported norms."""
+BALLS = ("l2", "linf", "l1")
+"""Names of the supported balls."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NORMS":  # 0.1 spelling
+        warn_renamed("stochrobust.sensitivity.NORMS", "stochrobust.sensitivity.BALLS")
+        return BALLS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _radius(delta: torch.Tensor, eps: float | torch.Tensor, check: bool) -> torch.Tensor:
@@ -183,8 +201,13 @@ def project_l1(
     ``|v|`` descending into ``μ``, take cumulative sums ``S``, find the largest ``ρ`` with
     ``μ_ρ > (S_ρ − ε)/ρ``, set ``θ = (S_ρ − ε)/ρ`` and return ``sign(v)·max(|v| − θ, 0)``.
     Rows already inside the ball are returned unchanged; ``ε = 0`` gives zeros; ties are
-    handled exactly. The cumulative sums and ``θ`` are computed in float64 so that the
-    float32 result overshoots the radius by at most a few ulps.
+    handled exactly. The cumulative sums, ``θ`` and the shrink are computed in float64 and
+    each shrunk row is rescaled (in float64) onto the sphere before the one rounding to
+    ``delta``'s dtype, so that ``‖result‖₁ ≤ ε·(1 + 4u)`` holds for every row, with ``u``
+    the unit roundoff of the dtype (``2⁻²⁴`` for float32): the float32 result never
+    overshoots by more than a few ulps, whatever ``‖delta‖₁ / ε`` is. (On MPS, which has no
+    float64, the same computation runs in float32 and the bound is ``ε·(1 + 4du)`` with ``d``
+    the row length.)
 
     On CPU only the ``k`` largest magnitudes are sorted (``torch.topk``), with ``k`` an
     upper bound on ``ρ + 1`` from at most four vectorised fixed-point steps of Michelot's
@@ -227,8 +250,13 @@ def project_l1(
     theta, still_open = _l1_threshold(mag, e_acc, k)
     if k < d and bool((still_open & (l1 > e_acc)).any()):  # the bound was too small
         theta, _ = _l1_threshold(mag, e_acc, d)
-    t = theta.unsqueeze(1).to(flat.dtype)
-    shrunk = flat - torch.clamp(flat, -t, t)  # = sign(v)·max(|v| − θ, 0), bit for bit
+    # Shrink in the accumulation dtype: rounding θ to float32 first would move every kept
+    # coordinate by up to ulp(θ), which exceeds ε itself when θ ≫ ε.
+    kept = (mag.to(acc) - theta.unsqueeze(1)).clamp_min(0)
+    total = kept.sum(dim=1, keepdim=True)
+    tiny = torch.finfo(acc).tiny
+    kept = kept * torch.clamp(e_acc.unsqueeze(1) / total.clamp_min(tiny), max=1.0)
+    shrunk = (torch.sign(flat).to(acc) * kept).to(flat.dtype)
     inside = (l1 <= e_acc).unsqueeze(1)
     out = torch.where(inside, flat, shrunk)
     out = torch.where(e.unsqueeze(1) > 0, out, torch.zeros_like(out))
@@ -238,31 +266,38 @@ def project_l1(
 _PROJECTIONS = {"l2": project_l2, "linf": project_linf, "l1": project_l1}
 
 
-def check_norm(norm: object) -> str:
-    """Validate a norm name (``"l2"``, ``"linf"`` or ``"l1"``) and return it."""
-    if norm not in _PROJECTIONS:
-        raise RangeError(f"norm: expected one of {NORMS}, got {norm!r}")
-    return str(norm)
+def check_ball(ball: object, name: str = "ball") -> str:
+    """Validate a ball name (``"l2"``, ``"linf"`` or ``"l1"``) and return it."""
+    if ball not in _PROJECTIONS:
+        raise RangeError(f"{name}: expected one of {BALLS}, got {ball!r}")
+    return str(ball)
 
 
-def project(
-    delta: torch.Tensor, eps: float | torch.Tensor, norm: str = "l2", *, check: bool = True
+def project_ball(
+    delta: torch.Tensor,
+    eps: float | torch.Tensor,
+    ball: str = "l2",
+    *,
+    check: bool = True,
+    norm: Any = _UNSET,
 ) -> torch.Tensor:
-    """Project each row of ``delta`` onto the ``norm`` ball of radius ``eps``.
+    """Project each row of ``delta`` onto the ``ball`` of radius ``eps``.
 
-    Dispatches to :func:`project_l2`, :func:`project_linf` or :func:`project_l1`.
+    Dispatches to :func:`project_l2`, :func:`project_linf` or :func:`project_l1`. (Not to
+    be confused with :func:`stochrobust.consistency.project`, the consistency projection.)
 
     Args:
         delta: perturbations, batch first.
         eps: radius, a number or a ``(B,)`` tensor.
-        norm: ``"l2"``, ``"linf"`` or ``"l1"``.
+        ball: ``"l2"``, ``"linf"`` or ``"l1"``.
         check: validate the arguments (see :func:`project_l2`).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
 
     Returns:
         The projection, same shape as ``delta``.
 
     Raises:
-        RangeError: unknown ``norm`` or a negative radius.
+        RangeError: unknown ``ball`` or a negative radius.
 
     Shape:
         - ``delta``: ``(B, *)``; output: ``(B, *)``.
@@ -271,10 +306,46 @@ def project(
         [O23] App. E.2.3 (projection after each attack step).
 
     Examples:
-        >>> project(torch.tensor([[2.0, 0.0]]), 1.0, "linf")
+        >>> project_ball(torch.tensor([[2.0, 0.0]]), 1.0, "linf")
         tensor([[1., 0.]])
     """
-    return _PROJECTIONS[check_norm(norm)](delta, eps, check=check)
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
+    return _PROJECTIONS[check_ball(ball)](delta, eps, check=check)
+
+
+def project(
+    delta: torch.Tensor,
+    eps: float | torch.Tensor,
+    ball: str = "l2",
+    *,
+    check: bool = True,
+    norm: Any = _UNSET,
+) -> torch.Tensor:
+    """Deprecated alias of :func:`project_ball` (0.1 name; warns ``DeprecationWarning``).
+
+    Args:
+        delta: perturbations, batch first.
+        eps: radius.
+        ball: the ball.
+        check: validate the arguments.
+        norm: deprecated spelling of ``ball``.
+
+    Returns:
+        ``project_ball(delta, eps, ball, check=check)``.
+
+    Raises:
+        RangeError: as :func:`project_ball`.
+
+    Examples:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     project(torch.tensor([[2.0, 0.0]]), 1.0, "linf")
+        tensor([[1., 0.]])
+    """
+    warn_renamed("stochrobust.sensitivity.project", "stochrobust.sensitivity.project_ball")
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
+    return project_ball(delta, eps, ball, check=check)
 
 
 def clip_box(

@@ -9,6 +9,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,6 +20,7 @@ from stochrobust._checks import (
     check_int,
     check_positive,
 )
+from stochrobust._deprecation import _UNSET, renamed_argument
 from stochrobust._guard import guard, stage
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._ascent import check_box
@@ -29,7 +31,7 @@ from stochrobust.sensitivity._objective import (
     prepare,
 )
 from stochrobust.sensitivity.adaptive import AdamAscent
-from stochrobust.sensitivity.projections import check_norm
+from stochrobust.sensitivity.projections import check_ball
 from stochrobust.sensitivity.solvers import Solver
 
 __all__ = ["RobustnessRegularizer"]
@@ -73,7 +75,8 @@ class RobustnessRegularizer(nn.Module):
         solver: the inner maximiser; ``None`` means ``AdamAscent()`` (the paper's 5 steps,
             lr 1).
         every: apply the loss on every ``every``-th training call (``≥ 1``).
-        norm: the ball (``"l2"`` in the paper).
+        ball: the ball (``"l2"`` in the paper).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
         box: optional ``(lo, hi)`` on ``y + δ``.
 
     Raises:
@@ -103,14 +106,15 @@ class RobustnessRegularizer(nn.Module):
         solver: Solver | None = None,
         every: int = 1,
         *,
-        norm: str = "l2",
+        ball: str = "l2",
         box: tuple[float, float] | None = None,
+        norm: Any = _UNSET,
     ) -> None:
         super().__init__()
         self.eps = check_positive(eps, "eps", allow_zero=True)
         self.n_seeds = check_int(n_seeds, "n_seeds", minimum=1)
-        self.norm = check_norm(norm)
-        self.solver = check_solver(AdamAscent() if solver is None else solver, self.norm)
+        self.ball = check_ball(renamed_argument("norm", norm, "ball", ball, "l2"))
+        self.solver = check_solver(AdamAscent() if solver is None else solver, self.ball)
         self.every = check_int(every, "every", minimum=1)
         self.box = check_box(box)
         self._calls = 0
@@ -211,13 +215,16 @@ class RobustnessRegularizer(nn.Module):
                 return torch.zeros((), dtype=y.dtype, device=y.device)
         est = model if isinstance(model, Estimator) else Estimator(model, eval_mode=False)
         with prepare(
-            est, y, self.eps, self.norm, self.n_seeds, self.solver, generator, self.box,
+            est, y, self.eps, self.ball, self.n_seeds, self.solver, generator, self.box,
             entry="RobustnessRegularizer",
         ) as p:  # fmt: skip
             if not p.any_active:
                 return torch.zeros((), dtype=p.y.dtype, device=p.y.device)
             objective = SameSeedObjective(est, p.y, p.seeds, p.clean)
-            best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
+            best = p.solver.maximize(
+                objective, p.y, p.eps, ball=p.ball, box=p.box, generator=generator,
+                validate_args=False,
+            )  # fmt: skip
         # The loss runs in the caller's mode with trainable parameters, on buffer clones.
         with guard(est, entry="RobustnessRegularizer", eval_mode=False, freeze=False):
             with stage("loss pass"):
@@ -227,5 +234,5 @@ class RobustnessRegularizer(nn.Module):
         """Configuration shown by ``repr``."""
         return (
             f"eps={self.eps:g}, n_seeds={self.n_seeds}, solver={self.solver!r}, "
-            f"every={self.every}, norm={self.norm!r}, step_count={self._calls}"
+            f"every={self.every}, ball={self.ball!r}, step_count={self._calls}"
         )

@@ -26,17 +26,22 @@ References:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
 from stochrobust.estimator import Estimator
 from stochrobust.metrics.quality import psnr
+from stochrobust.sensitivity._ascent import Ascent, Objective
 from stochrobust.sensitivity._objective import (
+    Prepared,
     SameSeedObjective,
     W2Objective,
     check_output,
     prepare,
 )
+from stochrobust.sensitivity.diagnostics import Diagnostics, warn_unconverged
 from stochrobust.sensitivity.solvers import Solver
 
 __all__ = [
@@ -46,6 +51,13 @@ __all__ = [
     "sensitivity_at",
     "w2_sensitivity_at",
 ]
+
+
+def _search(p: Prepared, objective: Objective, generator: torch.Generator | None) -> Ascent:
+    """Run the prepared solver through the public contract (arguments validated once)."""
+    return p.solver.maximize(
+        objective, p.y, p.eps, ball=p.ball, box=p.box, generator=generator, validate_args=False
+    )
 
 
 def _summary(t: torch.Tensor) -> str:
@@ -60,7 +72,7 @@ class SensitivityResult:
         value: ``(B,)`` the **squared** same-seed sensitivity
             ``E_Z ‖G(y, Z) − G(y + δ, Z)‖²`` at the maximiser ``δ`` ([O23] eq. 6; eq. 2
             *squared* for a deterministic model). Its batch mean is ``R̃`` (eq. 7).
-        norm: ``(B,)`` ``sqrt(value)`` — for a deterministic model this is eq. 2,
+        root: ``(B,)`` ``sqrt(value)`` — for a deterministic model this is eq. 2,
             ``‖G(y) − G(y + δ)‖₂`` (not squared); [O23] Table 3 reports ``sqrt(R̃)``.
         delta: ``(B, *in_shape)`` the maximiser found (feasible: in the ball and the box).
         output_psnr: ``(B,)`` eq. 9 per sample: the mean over the seeds of
@@ -70,15 +82,20 @@ class SensitivityResult:
         ball: the ball's norm, ``"l2"``, ``"linf"`` or ``"l1"``.
         n_seeds: seeds evaluated per sample (1 for a deterministic estimator).
         solver: ``repr`` of the solver used.
+        diagnostics: how converged the search is
+            (:class:`~stochrobust.sensitivity.Diagnostics`; ``None`` when ``eps = 0``
+            everywhere and no search ran).
 
     Examples:
         >>> res = sensitivity_at(lambda y: 2 * y, torch.zeros(2, 3), 0.5)
-        >>> res.value.tolist(), res.norm.tolist(), res.ball   # value = norm ** 2
+        >>> res.value.tolist(), res.root.tolist(), res.ball   # value = root ** 2
         ([1.0, 1.0], [1.0, 1.0], 'l2')
+        >>> res.diagnostics.evaluations
+        100
     """
 
     value: torch.Tensor
-    norm: torch.Tensor
+    root: torch.Tensor
     delta: torch.Tensor
     output_psnr: torch.Tensor
     input_psnr: torch.Tensor
@@ -86,11 +103,18 @@ class SensitivityResult:
     ball: str
     n_seeds: int
     solver: str
+    diagnostics: Diagnostics | None = None
+
+    @property
+    def norm(self) -> torch.Tensor:
+        """Deprecated 0.1 name of :attr:`root` (warns ``DeprecationWarning``)."""
+        warn_renamed("SensitivityResult.norm", "SensitivityResult.root")
+        return self.root
 
     def __repr__(self) -> str:
         return (
             f"SensitivityResult(B={self.value.shape[0]}, value {_summary(self.value)}, "
-            f"norm {_summary(self.norm)}, output_psnr {_summary(self.output_psnr)} dB, "
+            f"root {_summary(self.root)}, output_psnr {_summary(self.output_psnr)} dB, "
             f"ball={self.ball!r}, n_seeds={self.n_seeds}, solver={self.solver})"
         )
 
@@ -111,6 +135,7 @@ class W2SensitivityResult:
         n_seeds: points per cloud.
         same_seeds: whether the two clouds used the same seeds (``z' = z``).
         solver: ``repr`` of the solver used.
+        diagnostics: how converged the search of eq. 4 is (``None`` when no search ran).
 
     Examples:
         >>> res = w2_sensitivity_at(lambda y: 2 * y, torch.zeros(2, 3), 0.5)
@@ -126,6 +151,7 @@ class W2SensitivityResult:
     n_seeds: int
     same_seeds: bool
     solver: str
+    diagnostics: Diagnostics | None = None
 
     def __repr__(self) -> str:
         return (
@@ -140,12 +166,14 @@ def sensitivity_at(
     y: torch.Tensor,
     eps: float | torch.Tensor,
     *,
-    norm: str = "l2",
+    ball: str = "l2",
     n_seeds: int = 10,
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
     data_range: float | None = 1.0,
+    warn: bool = True,
+    norm: Any = _UNSET,
 ) -> SensitivityResult:
     """Same-seed sensitivity ``r̃(y) = max_{‖δ‖≤ε} E_Z ‖G(y, Z) − G(y + δ, Z)‖²`` per sample.
 
@@ -153,7 +181,7 @@ def sensitivity_at(
     the clean and the perturbed passes (common random numbers, [O23] eq. 6); the clean
     outputs are computed once without gradient, and every attack step evaluates all ``B·K``
     rows in one fused model call. The result's ``value`` is **squared** (eq. 6, and eq. 2
-    squared for deterministic models); ``norm`` is its square root (eq. 2 for deterministic
+    squared for deterministic models); ``root`` is its square root (eq. 2 for deterministic
     models). For a deterministic estimator (or a raw model, wrapped as one) a single seed is
     evaluated whatever ``n_seeds`` says. ``eps = 0`` returns zeros (``δ = 0``, PSNRs ``inf``)
     without running the solver.
@@ -165,11 +193,12 @@ def sensitivity_at(
             guide) and guarded for the whole call.
         y: inputs ``(B, *in_shape)``, finite; never modified.
         eps: radius, a number or a ``(B,)`` tensor, ``≥ 0``.
-        norm: the ball, ``"l2"`` (the paper's), ``"linf"`` or ``"l1"``.
+        ball: the ball, ``"l2"`` (the paper's), ``"linf"`` or ``"l1"``.
         n_seeds: seeds ``K`` per input (``≥ 1``; the paper uses 10, and 50 for its toy).
         solver: the maximiser; ``None`` uses :func:`~stochrobust.sensitivity.default_solver`
-            (PGD strong enough for the linear oracles). The paper's attack is
-            ``AdamAscent.paper_natural_images()``.
+            (``Protocol("default")``, 100 evaluations per input). The paper's attack is
+            ``AdamAscent.paper_natural_images()`` (measurably weaker, see
+            ``docs/sensitivity.md``, "How strong is the attack?").
         generator: random generator for the seeds and the random starts; the same state
             gives the same result bit for bit on CPU.
         box: ``(lo, hi)`` constraint on ``y + δ`` (e.g. ``(0, 1)``), or ``None``.
@@ -177,12 +206,17 @@ def sensitivity_at(
             validated against ``[0, data_range]`` and both PSNRs use it. ``None`` skips the
             check for inputs that are not images on a known range; the PSNR fields are then
             NaN.
+        warn: issue a :class:`~stochrobust.ConvergenceWarning` when some sample has not
+            converged (``robustness`` turns it off per batch and warns once).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
 
     Returns:
-        A :class:`SensitivityResult`.
+        A :class:`SensitivityResult`. If some sample's search has not converged (see
+        :class:`~stochrobust.sensitivity.Diagnostics`), a
+        :class:`~stochrobust.ConvergenceWarning` says so.
 
     Raises:
-        RangeError: ``eps < 0``, ``n_seeds < 1``, unknown ``norm``, ``y`` outside ``box``
+        RangeError: ``eps < 0``, ``n_seeds < 1``, unknown ``ball``, ``y`` outside ``box``
             or outside ``[0, data_range]``, or ``eps`` too small to change ``y`` in its dtype.
         ShapeError: ``eps`` is not a number or ``(B,)``; ``y`` is 1-D, or a single image
             without its batch dimension for a convolutional model.
@@ -196,33 +230,37 @@ def sensitivity_at(
         StochRobustError: called inside ``torch.inference_mode()``.
 
     Shape:
-        - ``y``: ``(B, *in_shape)``; ``value``, ``norm``, PSNRs: ``(B,)``.
+        - ``y``: ``(B, *in_shape)``; ``value``, ``root``, PSNRs: ``(B,)``.
 
     References:
-        [O23] eqs. 2, 6, 9 and App. E.2.3; SPEC §2 (squared vs. unsquared, random start).
+        [O23] eqs. 2, 6, 9 and App. E.2.3 (eq. 6 is squared, eq. 2 is not; a random start
+        is required because the gradient of eq. 6 vanishes at ``δ = 0``).
 
     Examples:
         >>> A = torch.tensor([[2.0, 0.0], [0.0, 0.5]])
         >>> res = sensitivity_at(lambda y: y @ A.T, torch.zeros(3, 2), 0.1,
         ...                      generator=torch.Generator().manual_seed(0))
-        >>> [round(v, 4) for v in res.norm.tolist()]  # eq. 2: eps * sigma_max(A)
+        >>> [round(v, 4) for v in res.root.tolist()]  # eq. 2: eps * sigma_max(A)
         [0.2, 0.2, 0.2]
         >>> round(float(res.value[0]), 4)             # eq. 6 = (eq. 2) squared
         0.04
     """
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
     with prepare(
-        estimator, y, eps, norm, n_seeds, solver, generator, box,
+        estimator, y, eps, ball, n_seeds, solver, generator, box,
         entry="sensitivity_at", data_range=data_range,
     ) as p:  # fmt: skip
         if not p.any_active:
             zeros = torch.zeros(p.y.shape[0], dtype=p.y.dtype, device=p.y.device)
             inf = _psnr_or_nan(torch.full_like(zeros, float("inf")), p.data_range)
             return SensitivityResult(
-                zeros, zeros.clone(), torch.zeros_like(p.y), inf, inf.clone(), p.eps, p.norm,
+                zeros, zeros.clone(), torch.zeros_like(p.y), inf, inf.clone(), p.eps, p.ball,
                 p.n_seeds, repr(p.solver),
             )  # fmt: skip
         objective = SameSeedObjective(p.est, p.y, p.seeds, p.clean)
-        best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
+        best = _search(p, objective, generator)
+    if warn:
+        warn_unconverged(best.diagnostics, "sensitivity_at")
     assert best.aux is not None
     perturbed = best.aux
     check_output(perturbed, "at y + delta")
@@ -233,14 +271,15 @@ def sensitivity_at(
         in_psnr = psnr(p.y + best.delta, p.y, peak)
     return SensitivityResult(
         value=best.value,
-        norm=best.value.clamp_min(0).sqrt(),
+        root=best.value.clamp_min(0).sqrt(),
         delta=best.delta,
         output_psnr=_psnr_or_nan(out_psnr.reshape(batch, k).mean(dim=1), p.data_range),
         input_psnr=_psnr_or_nan(in_psnr, p.data_range),
         eps=p.eps,
-        ball=p.norm,
+        ball=p.ball,
         n_seeds=p.n_seeds,
         solver=repr(p.solver),
+        diagnostics=best.diagnostics,
     )
 
 
@@ -255,13 +294,14 @@ def w2_sensitivity_at(
     y: torch.Tensor,
     eps: float | torch.Tensor,
     *,
-    norm: str = "l2",
+    ball: str = "l2",
     n_seeds: int = 10,
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
     same_seeds: bool = True,
     data_range: float | None = 1.0,
+    norm: Any = _UNSET,
 ) -> W2SensitivityResult:
     """Estimate the Wasserstein sensitivity ``max_{‖δ‖≤ε} W₂²(p(x̂|y), p(x̂|y+δ))`` ([O23] eq. 4).
 
@@ -286,7 +326,7 @@ def w2_sensitivity_at(
         estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
         y: inputs ``(B, *in_shape)``.
         eps: radius (number or ``(B,)``), ``≥ 0``.
-        norm: the ball.
+        ball: the ball.
         n_seeds: points per cloud ``K``.
         solver: the maximiser (default: :func:`~stochrobust.sensitivity.default_solver`).
         generator: random generator (seeds and starts).
@@ -296,6 +336,7 @@ def w2_sensitivity_at(
             floor of the two independent clouds without them.
         data_range: range of ``y``, validated against ``[0, data_range]``; ``None`` skips
             the check (see :func:`sensitivity_at`).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
 
     Returns:
         A :class:`W2SensitivityResult`.
@@ -318,30 +359,34 @@ def w2_sensitivity_at(
         >>> bool((res.value <= res.same_seed_value + 1e-6).all())
         True
     """
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
     with prepare(
-        estimator, y, eps, norm, n_seeds, solver, generator, box,
+        estimator, y, eps, ball, n_seeds, solver, generator, box,
         entry="w2_sensitivity_at", data_range=data_range,
     ) as p:  # fmt: skip
         seeds2 = p.seeds if same_seeds else p.est.sample_seeds(p.y, p.n_seeds, generator)
         objective = W2Objective(p.est, p.y, seeds2, p.clean)
+        diagnostics = None
         if p.any_active:
-            best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
-            delta, value = best.delta, best.value
+            best = _search(p, objective, generator)
+            delta, value, diagnostics = best.delta, best.value, best.diagnostics
         else:  # delta = 0; independent clouds still differ (the noise floor)
             delta = torch.zeros_like(p.y)
             with torch.no_grad():
                 value = objective(delta)
         with torch.no_grad():
             eq6, _ = SameSeedObjective(p.est, p.y, p.seeds, p.clean)(delta)
+    warn_unconverged(diagnostics, "w2_sensitivity_at")
     return W2SensitivityResult(
         value=value,
         same_seed_value=eq6,
         delta=delta,
         eps=p.eps,
-        ball=p.norm,
+        ball=p.ball,
         n_seeds=p.n_seeds,
         same_seeds=bool(same_seeds),
         solver=repr(p.solver),
+        diagnostics=diagnostics,
     )
 
 
@@ -350,16 +395,17 @@ def local_lipschitz(
     y: torch.Tensor,
     eps: float | torch.Tensor,
     *,
-    norm: str = "l2",
+    ball: str = "l2",
     n_seeds: int = 10,
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
     data_range: float | None = 1.0,
+    norm: Any = _UNSET,
 ) -> torch.Tensor:
     """Lower bound on the local Lipschitz constant: ``‖G(y + δ) − G(y)‖₂ / ‖δ‖₂`` per sample.
 
-    ``δ`` is the maximiser found by :func:`sensitivity_at` in the ``norm`` ball of radius
+    ``δ`` is the maximiser found by :func:`sensitivity_at` in the ``ball`` of radius
     ``eps``; any ``δ ≠ 0`` gives a valid lower bound on the L2 Lipschitz constant of ``G``
     ([O24]: erratic, high-perception deterministic models must have a large one). For a
     stochastic estimator the numerator is the root mean square over the seeds,
@@ -369,13 +415,14 @@ def local_lipschitz(
         estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
         y: inputs ``(B, *in_shape)``.
         eps: radius (number or ``(B,)``), ``> 0``.
-        norm: the ball used to search ``δ``.
+        ball: the ball used to search ``δ``.
         n_seeds: seeds per input (stochastic estimators).
         solver: the maximiser (default: :func:`~stochrobust.sensitivity.default_solver`).
         generator: random generator.
         box: ``(lo, hi)`` on ``y + δ`` or ``None``.
         data_range: range of ``y``, validated against ``[0, data_range]``; ``None`` skips
             the check (see :func:`sensitivity_at`).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
 
     Returns:
         ``(B,)`` lower bounds.
@@ -388,7 +435,7 @@ def local_lipschitz(
 
     References:
         [O24] (Lipschitz lower bound of deterministic estimators with high perceptual
-        quality); SPEC §5.
+        quality).
 
     Examples:
         >>> A = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
@@ -397,12 +444,14 @@ def local_lipschitz(
         >>> [round(v, 3) for v in lip.tolist()]  # sigma_max(A) for a linear model
         [3.0, 3.0]
     """
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
     with prepare(
-        estimator, y, eps, norm, n_seeds, solver, generator, box,
+        estimator, y, eps, ball, n_seeds, solver, generator, box,
         entry="local_lipschitz", allow_zero=False, data_range=data_range,
     ) as p:  # fmt: skip
         objective = SameSeedObjective(p.est, p.y, p.seeds, p.clean)
-        best = p.solver._solve(objective, p.y, p.eps, p.norm, p.box, generator)
+        best = _search(p, objective, generator)
+    warn_unconverged(best.diagnostics, "local_lipschitz")
     step = best.delta.flatten(1).norm(dim=1)
     tiny = torch.finfo(step.dtype).tiny
     lip: torch.Tensor = best.value.clamp_min(0).sqrt() / step.clamp_min(tiny)

@@ -38,9 +38,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from stochrobust.testing.session import (
         current_budget,
         current_seed,
+        current_solver,
         scaled_solver,
         set_budget,
         set_seed,
+        set_solver,
     )
 
 _EXPORTS = {
@@ -52,9 +54,11 @@ _EXPORTS = {
     "check_linear_operator": "operators",
     "current_budget": "session",
     "current_seed": "session",
+    "current_solver": "session",
     "scaled_solver": "session",
     "set_budget": "session",
     "set_seed": "session",
+    "set_solver": "session",
 }
 
 __all__ = [
@@ -65,10 +69,12 @@ __all__ = [
     "check_linear_operator",
     "current_budget",
     "current_seed",
+    "current_solver",
     "default_generator",
     "scaled_solver",
     "set_budget",
     "set_seed",
+    "set_solver",
 ]
 
 

@@ -3,8 +3,9 @@
 Each assertion runs the attack of :func:`~stochrobust.sensitivity.sensitivity_at` and raises
 :class:`AssertionError` with a report that a pytest failure shows as is: the offending
 inputs (index and numbers), the found value against the bound, the radius and the AI-PSNR
-it guarantees, the ball, the number of seeds, the solver (its ``repr``, steps scaled by the
-session budget) and the generator. They are deterministic by default: without a
+it guarantees, the ball, the number of seeds, the solver (its ``repr``, budget scaled by the
+session budget), the attack's convergence diagnostics and the generator. They are
+deterministic by default: without a
 ``generator`` they use a CPU generator seeded with the session seed (``0`` unless
 ``pytest --stochrobust-seed`` says otherwise), so the same call gives the same verdict on
 every run and every device.
@@ -17,7 +18,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -28,14 +29,22 @@ from stochrobust._checks import (
     check_model_input,
     check_number,
     check_positive,
-    describe,
 )
+from stochrobust._deprecation import _UNSET, renamed_argument
 from stochrobust.estimator import Estimator
+from stochrobust.sensitivity.aggregate import RobustnessAggregator
+from stochrobust.sensitivity.protocol import default_solver
+from stochrobust.sensitivity.report import RobustnessReport
 from stochrobust.sensitivity.sensitivity import SensitivityResult, sensitivity_at
-from stochrobust.sensitivity.solvers import Solver, default_solver
+from stochrobust.sensitivity.solvers import Solver, check_solver_type
 from stochrobust.testing import _report as rp
 from stochrobust.testing._report import HIDE_ASSERTION_FRAMES as _HIDE_ASSERTION_FRAMES
-from stochrobust.testing.session import current_budget, current_seed, scaled_solver
+from stochrobust.testing.session import (
+    current_budget,
+    current_seed,
+    current_solver,
+    scaled_solver,
+)
 
 __all__ = ["assert_output_psnr_above", "assert_sensitivity_below", "default_generator"]
 
@@ -65,7 +74,7 @@ def _measure(
     inputs: torch.Tensor,
     eps: float | torch.Tensor,
     *,
-    norm: str,
+    ball: str,
     n_seeds: int,
     solver: Solver | None,
     generator: torch.Generator | None,
@@ -79,11 +88,11 @@ def _measure(
         raise RangeError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
     check_model_input(inputs, "inputs", data_range if box is None else None)
     check_generator(generator)
-    if solver is not None and not isinstance(solver, Solver):
-        raise StochRobustTypeError(
-            f"solver: expected a stochrobust.sensitivity.Solver or None, got {describe(solver)}"
-        )
-    base = default_solver(norm) if solver is None else solver
+    if solver is not None:
+        check_solver_type(solver)
+    if solver is None:
+        solver = current_solver()
+    base = default_solver(ball) if solver is None else solver
     used = scaled_solver(base, budget)
     gen = default_generator() if generator is None else generator
     seed_note = (
@@ -95,7 +104,7 @@ def _measure(
         model,  # type: ignore[arg-type]
         inputs,
         eps,
-        norm=norm,
+        ball=ball,
         n_seeds=n_seeds,
         solver=used,
         generator=gen,
@@ -105,18 +114,23 @@ def _measure(
     stochastic = isinstance(model, Estimator) and model.is_stochastic
     seeds = f"n_seeds = {res.n_seeds}" + ("" if stochastic else " (deterministic estimator)")
     factor = current_budget() if budget is None else budget
-    budget_note = (
-        ""
-        if vars(used) == vars(base)
-        else f" (steps scaled from {getattr(base, 'steps', '?')} by the budget {factor:g})"
-    )
+    budget_note = "" if used == base else f" (scaled from {base!r} by the budget {factor:g})"
     lines = [
         "  " + rp.eps_line(res.eps, inputs.shape[1:], res.ball, data_range),
         f"  {seeds}, box = {box}",
         f"  solver = {res.solver}{budget_note}",
         f"  generator: {seed_note}",
     ]
+    if res.diagnostics is not None:
+        lines.append(f"  attack: {res.diagnostics.summary()}")
     return res, lines
+
+
+def _batch_means(res: SensitivityResult) -> RobustnessReport:
+    """The batch's eq. 7 / eq. 3 / eq. 9 means, by the aggregator of ``robustness``."""
+    agg = RobustnessAggregator()
+    agg.update(res)
+    return agg.value()
 
 
 def _check_bound(max_value: object, max_norm: object) -> tuple[str, float]:
@@ -134,7 +148,7 @@ def _check_bound(max_value: object, max_norm: object) -> tuple[str, float]:
 def _row(res: SensitivityResult, i: int, eps_varies: bool) -> str:
     eps = f" | eps {rp.num(float(res.eps[i]))}" if eps_varies else ""
     return (
-        f"    [{i}] {rp.num(float(res.value[i]))} | {rp.num(float(res.norm[i]))} | "
+        f"    [{i}] {rp.num(float(res.value[i]))} | {rp.num(float(res.root[i]))} | "
         f"{rp.db(float(res.input_psnr[i]))} | {rp.db(float(res.output_psnr[i]))}{eps}"
     )
 
@@ -159,16 +173,17 @@ def assert_sensitivity_below(
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
-    norm: str = "l2",
+    ball: str = "l2",
     budget: float | None = None,
     aggregate: Literal["each", "mean"] = "each",
     data_range: float | None = 1.0,
+    norm: Any = _UNSET,
 ) -> SensitivityResult:
     """Assert that the same-seed sensitivity ([O23] eq. 6) stays below a bound.
 
     Runs :func:`~stochrobust.sensitivity.sensitivity_at` and compares its ``value``
     (``max_{‖δ‖≤ε} E_Z‖G(y,Z) − G(y+δ,Z)‖²``, **squared**; eq. 2 squared for a deterministic
-    model) with ``max_value``, or its square root ``norm`` (eq. 2 itself for a deterministic
+    model) with ``max_value``, or its square root ``root`` (eq. 2 itself for a deterministic
     model) with ``max_norm``. Pass exactly one of the two. The attack is a lower bound on
     the true maximum: a pass means "no perturbation found", a failure is a certificate (the
     perturbation exists).
@@ -186,14 +201,17 @@ def assert_sensitivity_below(
         generator: random generator; ``None`` uses :func:`default_generator`
             (deterministic).
         box: ``(lo, hi)`` constraint on ``y + δ``, e.g. ``(0, 1)``, or ``None``.
-        norm: the ball, ``"l2"``, ``"linf"`` or ``"l1"``.
-        budget: factor on the solver's steps; ``None`` uses the session budget
+        ball: the ball, ``"l2"``, ``"linf"`` or ``"l1"``.
+        budget: factor on the solver's budget (:meth:`~stochrobust.sensitivity.Solver.scaled`:
+            the default protocol's evaluations per input, a PGD's steps); ``None`` uses the
+            session budget
             (``pytest --stochrobust-budget``, else 1).
         aggregate: ``"each"`` — every input must satisfy the bound (the worst case);
             ``"mean"`` — the batch mean must (eq. 7 for ``max_value``, eq. 3 for
             ``max_norm``).
         data_range: peak value of the inputs, for the AI-PSNR and eq. 9; the inputs are
             validated against ``[0, data_range]`` (``None``: not images, no check, no PSNR).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
 
     Returns:
         The :class:`~stochrobust.sensitivity.SensitivityResult` (e.g. to log it).
@@ -214,7 +232,7 @@ def assert_sensitivity_below(
     Examples:
         >>> y = torch.rand(4, 1, 8, 8)
         >>> res = assert_sensitivity_below(lambda y: 0.5 * y, y, 0.1, max_norm=0.051)
-        >>> round(float(res.norm.max()), 3)     # eq. 2 = 0.5 * eps
+        >>> round(float(res.root.max()), 3)     # eq. 2 = 0.5 * eps
         0.05
         >>> assert_sensitivity_below(lambda y: 2 * y, y, 0.1, max_value=0.01)
         Traceback (most recent call last):
@@ -223,18 +241,20 @@ def assert_sensitivity_below(
         ...
     """
     __tracebackhide__ = _HIDE_ASSERTION_FRAMES
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
     kind, bound = _check_bound(max_value, max_norm)
     res, config = _measure(
-        model_or_estimator, inputs, eps, norm=norm, n_seeds=n_seeds, solver=solver,
+        model_or_estimator, inputs, eps, ball=ball, n_seeds=n_seeds, solver=solver,
         generator=generator, box=box, budget=budget, data_range=data_range,
         aggregate=aggregate,
     )  # fmt: skip
-    measured = res.value if kind == "max_value" else res.norm
+    measured = res.value if kind == "max_value" else res.root
     what = "eq. 6 value, squared" if kind == "max_value" else "sqrt of the eq. 6 value"
     above = measured > bound
     order = rp.worst_first(measured, above, largest=True)
     if aggregate == "mean":
-        found = float(measured.double().mean())
+        means = _batch_means(res)
+        found = means.r_tilde if kind == "max_value" else means.r
         if found <= bound:
             return res
         eq = "eq. 7" if kind == "max_value" else "eq. 3 (mean of the norms)"
@@ -270,10 +290,11 @@ def assert_output_psnr_above(
     solver: Solver | None = None,
     generator: torch.Generator | None = None,
     box: tuple[float, float] | None = None,
-    norm: str = "l2",
+    ball: str = "l2",
     budget: float | None = None,
     aggregate: Literal["each", "mean"] = "each",
     data_range: float | None = 1.0,
+    norm: Any = _UNSET,
 ) -> SensitivityResult:
     """Assert that the PSNR robustness ([O23] eq. 9) stays above ``min_psnr_db``.
 
@@ -291,12 +312,13 @@ def assert_output_psnr_above(
             steps are scaled by ``budget``.
         generator: random generator; ``None`` uses :func:`default_generator`.
         box: ``(lo, hi)`` constraint on ``y + δ`` or ``None``.
-        norm: the ball.
-        budget: factor on the solver's steps (``None``: the session budget).
+        ball: the ball.
+        budget: factor on the solver's budget (``None``: the session budget).
         aggregate: ``"each"`` (every input) or ``"mean"`` (the batch mean, eq. 9's
             expectation over ``Y``).
         data_range: peak value of inputs and outputs (validated as for
             :func:`assert_sensitivity_below`).
+        norm: deprecated spelling of ``ball`` (0.1; warns).
 
     Returns:
         The :class:`~stochrobust.sensitivity.SensitivityResult`.
@@ -320,15 +342,16 @@ def assert_output_psnr_above(
     """
     __tracebackhide__ = _HIDE_ASSERTION_FRAMES
     bound = check_number(min_psnr_db, "min_psnr_db")
+    ball = renamed_argument("norm", norm, "ball", ball, "l2")
     res, config = _measure(
-        model_or_estimator, inputs, eps, norm=norm, n_seeds=n_seeds, solver=solver,
+        model_or_estimator, inputs, eps, ball=ball, n_seeds=n_seeds, solver=solver,
         generator=generator, box=box, budget=budget, data_range=data_range,
         aggregate=aggregate,
     )  # fmt: skip
     psnrs = res.output_psnr
     below = psnrs < bound
     if aggregate == "mean":
-        found = float(psnrs.double().mean())
+        found = _batch_means(res).mean_output_psnr
         if found >= bound:
             return res
         head = (

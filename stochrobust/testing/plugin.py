@@ -14,6 +14,13 @@ Options (command line, or ``[pytest]`` ini keys without the dashes):
   nightly one.
 - ``--stochrobust-seed SEED`` (ini ``stochrobust_seed``, default ``0``): the seed of the
   ``sr_generator`` fixture and of the generator the assertions use when they get none.
+- ``--stochrobust-solver NAME`` (default: the budgeted protocol), with
+  ``--stochrobust-level LEVEL`` (the protocol's budget: ``fast``, ``default``, ``thorough``
+  or evaluations per input) or ``--stochrobust-steps N`` / ``--stochrobust-restarts N`` (the
+  other solvers): the solver the assertions use when they get none
+  (:func:`~stochrobust.sensitivity.make_solver`). The budget factor still applies on top
+  (:meth:`~stochrobust.sensitivity.Solver.scaled`: the protocol scales its evaluations,
+  hence both its starts and its steps).
 
 Fixtures: ``sr_seed`` (int), ``sr_budget`` (float), ``sr_generator`` (a fresh CPU
 :class:`torch.Generator` seeded with ``sr_seed`` for every test).
@@ -40,7 +47,23 @@ class _Settings(NamedTuple):
 
 
 _SETTINGS = pytest.StashKey[_Settings]()
-_PREVIOUS = pytest.StashKey[tuple[float, int]]()
+_PREVIOUS = pytest.StashKey[tuple[float, int, "dict[str, object] | None"]]()
+
+SOLVER_NAMES = ("protocol", "apgd", "pgd", "adam", "fgsm", "bim", "cw")
+"""The ``--stochrobust-solver`` choices (``stochrobust.sensitivity.SOLVER_NAMES``; spelled
+out here so that loading the plugin imports nothing heavy)."""
+
+
+def _solver_options(config: pytest.Config) -> dict[str, object]:
+    """The keyword arguments of ``session.set_solver`` from the solver options."""
+    name = config.getoption("stochrobust_solver")
+    level = config.getoption("stochrobust_level")
+    steps = config.getoption("stochrobust_steps")
+    restarts = config.getoption("stochrobust_restarts")
+    if name is None and (level, steps, restarts) == (None, None, None):
+        return {"name": None}
+    budget = None if level is None else (int(level) if level.isdigit() else level)
+    return {"name": name or "protocol", "budget": budget, "steps": steps, "restarts": restarts}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,6 +89,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed of the sr_generator fixture and of the default generator of the "
         "stochrobust.testing assertions (>= 0; default: ini stochrobust_seed, else 0)",
     )
+    group.addoption(
+        "--stochrobust-solver",
+        choices=SOLVER_NAMES,
+        default=None,
+        dest="stochrobust_solver",
+        help="attack of the stochrobust.testing assertions (default: protocol)",
+    )
+    group.addoption(
+        "--stochrobust-level",
+        default=None,
+        dest="stochrobust_level",
+        metavar="LEVEL",
+        help="budget of the protocol: fast, default, thorough or evaluations per input",
+    )
+    group.addoption(
+        "--stochrobust-steps", type=int, default=None, dest="stochrobust_steps", metavar="N",
+        help="steps per restart of a non-protocol --stochrobust-solver",
+    )  # fmt: skip
+    group.addoption(
+        "--stochrobust-restarts", type=int, default=None, dest="stochrobust_restarts",
+        metavar="N", help="restarts of a non-protocol --stochrobust-solver",
+    )  # fmt: skip
     parser.addini("stochrobust_budget", "default of --stochrobust-budget", default="1.0")
     parser.addini("stochrobust_seed", "default of --stochrobust-seed", default="0")
 
@@ -97,10 +142,16 @@ def pytest_configure(config: pytest.Config) -> None:
         _setting(config, "stochrobust_budget", float),
         int(_setting(config, "stochrobust_seed", int)),
     )
+    options = _solver_options(config)
+    try:
+        previous_solver = session.set_solver(**options)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as err:  # RangeError, StochRobustTypeError
+        raise pytest.UsageError(f"--stochrobust-solver: {err}") from None
     config.stash[_SETTINGS] = settings
     config.stash[_PREVIOUS] = (
         session.set_budget(settings.budget),
         session.set_seed(settings.seed),
+        previous_solver,
     )
 
 
@@ -112,6 +163,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
         session.set_budget(previous[0])
         session.set_seed(previous[1])
+        session.set_solver(**(previous[2] or {"name": None}))  # type: ignore[arg-type]
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -11,14 +11,12 @@ run. Outside pytest the budget is ``1.0`` and the seed ``0``.
 This module imports nothing heavy: the plugin imports it in every pytest session.
 
 References:
-    [O23] App. E.2.3 (the paper's attack: 5 Adam steps); SPEC §2 (solvers).
+    [O23] App. E.2.3 (the paper's attack: 5 Adam steps); Croce & Hein, ICML 2020 (APGD).
 """
 
 from __future__ import annotations
 
-import copy
-import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from stochrobust.sensitivity.solvers import Solver
@@ -27,16 +25,18 @@ __all__ = [
     "DEFAULT_SEED",
     "current_budget",
     "current_seed",
+    "current_solver",
     "scaled_solver",
     "scaled_steps",
     "set_budget",
     "set_seed",
+    "set_solver",
 ]
 
 DEFAULT_SEED = 0
 """The seed of the default generator outside pytest (and without ``--stochrobust-seed``)."""
 
-_state = {"budget": 1.0, "seed": DEFAULT_SEED}
+_state: dict[str, Any] = {"budget": 1.0, "seed": DEFAULT_SEED, "solver": None}
 
 
 def _check_budget(budget: object) -> float:
@@ -141,21 +141,22 @@ def scaled_steps(steps: int, budget: float) -> int:
         (5, 1, 3, 15)
     """
     from stochrobust._checks import check_int
+    from stochrobust.sensitivity.solvers import scale_count
 
-    n = check_int(steps, "steps", minimum=1)
-    b = _check_budget(budget)
-    return max(1, math.floor(n * b + 0.5))
+    return scale_count(check_int(steps, "steps", minimum=1), _check_budget(budget))
 
 
 def scaled_solver(solver: Solver, budget: float | None = None) -> Solver:
-    """A copy of ``solver`` with its steps scaled by ``budget`` (the session budget if ``None``).
+    """``solver.scaled(budget)``: a copy with its budget scaled (the session budget if ``None``).
 
-    :class:`~stochrobust.sensitivity.PGD`, :class:`~stochrobust.sensitivity.AdamAscent` and
-    :class:`~stochrobust.sensitivity.CW` get ``scaled_steps(steps, budget)`` steps;
-    :class:`~stochrobust.sensitivity.BIM` keeps ``α = ε / steps`` for its new step count;
-    :class:`~stochrobust.sensitivity.FGSM` (one step by definition) and solvers without an
-    integer ``steps`` attribute are copied unchanged. Restarts and every other setting are
-    kept; with budget ``1.0`` the copy equals the original. The argument is never modified.
+    Each solver scales itself (:meth:`~stochrobust.sensitivity.Solver.scaled`): the default
+    :class:`~stochrobust.sensitivity.Protocol` scales its evaluations per input, which
+    re-plans both its starts and its steps; :class:`~stochrobust.sensitivity.PGD`,
+    :class:`~stochrobust.sensitivity.APGD`, :class:`~stochrobust.sensitivity.AdamAscent`,
+    :class:`~stochrobust.sensitivity.CW` and :class:`~stochrobust.sensitivity.BIM` (whose
+    ``α = ε / steps`` follows) scale their steps, :class:`~stochrobust.sensitivity.FGSM`
+    its restarts. With budget ``1.0`` the copy equals the original; the argument is never
+    modified.
 
     Args:
         solver: a :class:`~stochrobust.sensitivity.Solver`.
@@ -169,29 +170,78 @@ def scaled_solver(solver: Solver, budget: float | None = None) -> Solver:
         RangeError: ``budget ≤ 0``.
 
     References:
-        [O23] App. E.2.3 (5 Adam steps); SPEC §2.
+        [O23] App. E.2.3 (5 Adam steps); Croce & Hein, ICML 2020 (budgets of APGD).
 
     Examples:
-        >>> from stochrobust.sensitivity import PGD, BIM
+        >>> from stochrobust.sensitivity import PGD, BIM, Protocol
         >>> scaled_solver(PGD(steps=20), 0.25).steps
         5
         >>> scaled_solver(BIM(steps=10), 0.5).step_size   # alpha = eps / 5
         0.2
+        >>> Protocol().plan(), scaled_solver(Protocol(), 4.0).plan()  # more starts, longer runs
+        ((4, 12, 0), (16, 6, 6))
     """
-    from stochrobust._checks import StochRobustTypeError, describe
-    from stochrobust.sensitivity.solvers import BIM, FGSM, Solver
+    from stochrobust.sensitivity.solvers import check_solver_type
 
-    if not isinstance(solver, Solver):
-        raise StochRobustTypeError(
-            f"solver: expected a stochrobust.sensitivity.Solver, got {describe(solver)}"
-        )
+    s = check_solver_type(solver)
     b = current_budget() if budget is None else _check_budget(budget)
-    out = copy.copy(solver)
-    steps = getattr(solver, "steps", None)
-    if isinstance(solver, FGSM) or not isinstance(steps, int) or isinstance(steps, bool):
-        return out
-    new = scaled_steps(steps, b)
-    out.steps = new  # type: ignore[attr-defined]
-    if isinstance(out, BIM):
-        out.step_size = 1.0 / new
-    return out
+    return s.scaled(b)
+
+
+def current_solver() -> Solver | None:
+    """The session solver (``--stochrobust-solver`` and friends), or ``None`` for the default.
+
+    Returns:
+        A fresh solver built by :func:`~stochrobust.sensitivity.make_solver`, or ``None``
+        (the assertions then use :func:`~stochrobust.sensitivity.default_solver`).
+
+    Examples:
+        >>> current_solver() is None     # outside pytest, or without --stochrobust-solver
+        True
+    """
+    spec = _state["solver"]
+    if spec is None:
+        return None
+    from stochrobust.sensitivity.protocol import make_solver
+
+    return make_solver(**spec)
+
+
+def set_solver(
+    name: str | None,
+    *,
+    budget: int | str | None = None,
+    steps: int | None = None,
+    restarts: int | None = None,
+) -> dict[str, object] | None:
+    """Set the session solver (``None``: the default protocol); returns the previous spec.
+
+    Args:
+        name: a name of :data:`~stochrobust.sensitivity.SOLVER_NAMES`, or ``None``.
+        budget: the protocol's budget (evaluations per input or a level name).
+        steps: steps per restart of the other solvers.
+        restarts: restarts of the other solvers.
+
+    Returns:
+        The previous spec (a dict of the arguments of ``make_solver``) or ``None``.
+
+    Raises:
+        RangeError: an unknown name or an option the solver does not take (checked by
+            building it once).
+
+    Examples:
+        >>> previous = set_solver("pgd", steps=40, restarts=4)
+        >>> current_solver()
+        PGD(restarts=4, random_start=True, steps=40, step_size=4.0, momentum=0.75, l1_topk=1,
+        mirror=True)
+        >>> _ = set_solver(None)
+    """
+    previous = _state["solver"]
+    spec: dict[str, object] | None = None
+    if name is not None:
+        spec = {"name": name, "budget": budget, "steps": steps, "restarts": restarts}
+        from stochrobust.sensitivity.protocol import make_solver
+
+        make_solver(**spec)  # type: ignore[arg-type]  # validate now
+    _state["solver"] = spec
+    return previous  # type: ignore[no-any-return]

@@ -14,7 +14,8 @@ tensor is on the CPU. Needs ``hypothesis`` (the ``test`` extra).
 
 References:
     [O23] §6.1.1 (upper 3/4 masked 64×64 images; super-resolution by ×4, ×8, ×16) and
-    App. E.2.3 (the ε-ball of the attack); docs: sensitivity.md (balls and projections).
+    App. E.2.3 (the ε-ball of the attack); Duchi et al. 2008 (L1-ball projection); docs:
+    sensitivity.md (balls and projections).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from stochrobust._checks import (
     check_positive,
     describe,
 )
-from stochrobust.sensitivity.projections import check_norm
+from stochrobust.sensitivity.projections import check_ball
 
 __all__ = ["images", "inpainting_masks", "perturbations", "sr_scales_and_images"]
 
@@ -251,7 +252,7 @@ def perturbations(
         ...     assert bool((d.flatten(1).abs().sum(1) <= 0.5).all())
         >>> test_inside()
     """
-    n = check_norm(norm)
+    n = check_ball(norm, "norm")
     e = check_positive(eps, "eps", allow_zero=True)
     if isinstance(shape, int) or not isinstance(shape, Sequence) or len(shape) < 1:
         raise StochRobustTypeError(f"shape: expected a shape (B, ...), got {describe(shape)}")

@@ -77,7 +77,7 @@ def test_torchscript_on_png_folder(capsys, tmp_path) -> None:
     )
     assert status == 0, err
     assert "img_a.png" in out and "img_b.png" in out and "shape (3, 8, 8)" in out
-    assert "PGD(steps=5," in out
+    assert "PGD(restarts=1, random_start=True, steps=5," in out
 
 
 def test_stochastic_model_on_pt(capsys, model_module, tmp_path) -> None:
@@ -202,3 +202,18 @@ def test_end_to_end_subprocess(model_module, npy, tmp_path, repo_root) -> None:
     assert "Lip LB" in done.stdout and "PASSED" in done.stdout
     data = json.loads((tmp_path / "e2e.json").read_text())
     assert len(data["per_input"]) == 3 and data["settings"]["passed"] is True
+
+
+def test_solver_and_budget_options(capsys, model_module, npy) -> None:
+    model = f"{model_module}:scale"
+    status, out, err = audit(capsys, model, "--input", npy, "--eps", "0.1", "--budget", "fast")
+    assert status == 0, err
+    assert "Protocol(budget='fast'" in out
+    status, out, err = audit(
+        capsys, model, "--input", npy, "--eps", "0.1", "--solver", "apgd", "--steps", "4",
+        "--restarts", "2",
+    )  # fmt: skip
+    assert status == 0, err
+    assert "APGD(restarts=2, random_start=True, steps=4," in out
+    status, _, err = audit(capsys, model, "--input", npy, "--budget", "huge")
+    assert status == 2 and "budget: expected one of" in err

@@ -134,7 +134,7 @@ def test_model_failures_become_model_errors() -> None:
 
 def test_solver_is_used() -> None:
     rep = run_audit(lambda t: 2 * t, torch.zeros(2, 3), 0.1, solver=PGD(steps=3), generator=gen())
-    assert rep.solver.startswith("PGD(steps=3,")
+    assert rep.solver.startswith("PGD(restarts=1, random_start=True, steps=3,")
 
 
 def test_old_spellings_warn_and_still_work() -> None:

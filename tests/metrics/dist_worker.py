@@ -64,7 +64,7 @@ def sensitivity_result(values: torch.Tensor) -> SensitivityResult:
     """A result with these eq. 6 values (eq. 9 and AI-PSNRs are functions of them)."""
     b = values.shape[0]
     return SensitivityResult(
-        value=values, norm=values.sqrt(), delta=torch.zeros(b, 2, dtype=values.dtype),
+        value=values, root=values.sqrt(), delta=torch.zeros(b, 2, dtype=values.dtype),
         output_psnr=-values.log(), input_psnr=values / 2, eps=torch.full((b,), 0.1),
         ball="l2", n_seeds=3, solver="given",
     )  # fmt: skip

@@ -13,6 +13,8 @@ from stochrobust import Estimator, RangeError, StochRobustTypeError
 from stochrobust.sensitivity import PGD, RobustnessAggregator, sensitivity_at
 
 F64 = torch.float64
+# the attacks here are deliberately short: their convergence warnings are expected
+pytestmark = pytest.mark.filterwarnings("ignore::stochrobust.ConvergenceWarning")
 
 
 def estimator() -> Estimator:
@@ -54,7 +56,7 @@ def test_report_equals_the_textbook_statistics_of_the_values() -> None:
     assert rep.mean_output_psnr == pytest.approx(rep.output_psnr.numpy().mean(), rel=1e-13)
     lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
     assert rep.ci == pytest.approx((lo, hi), rel=1e-10)
-    assert torch.equal(rep.norms, rep.values.sqrt())
+    assert torch.equal(rep.roots, rep.values.sqrt())
 
 
 def test_attack_path_equals_results_added_by_hand() -> None:
@@ -150,7 +152,7 @@ def test_errors_name_the_argument() -> None:
     agg = RobustnessAggregator()
     agg.update(sensitivity_at(lambda y: y, torch.zeros(1, 2), 0.1))
     with pytest.raises(RangeError, match="^result: expected ball='l2'"):
-        agg.update(sensitivity_at(lambda y: y, torch.zeros(1, 2), 0.1, norm="linf"))
+        agg.update(sensitivity_at(lambda y: y, torch.zeros(1, 2), 0.1, ball="linf"))
     other = RobustnessAggregator()
     other.update(sensitivity_at(estimator(), torch.zeros(1, 3, dtype=F64), 0.1, n_seeds=2))
     with pytest.raises(RangeError, match="^other: expected ball='l2' and n_seeds=1"):

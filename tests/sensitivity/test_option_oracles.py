@@ -25,7 +25,7 @@ from stochrobust.sensitivity import (
 )
 
 F64 = torch.float64
-BALL_KW = "norm"  # the ball keyword; the lead flips it to "ball" at merge
+BALL_KW = "ball"  # the ball keyword; the lead flips it to "ball" at merge
 ORDERS = {"l2": 2.0, "linf": math.inf, "l1": 1.0}
 
 

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from stochrobust import NonFiniteError, RangeError, ShapeError
 from stochrobust.sensitivity import (
     clip_box,
-    project,
+    project_ball,
     project_l1,
     project_l2,
     project_linf,
@@ -56,10 +56,10 @@ def test_projection_lands_in_ball_is_idempotent_and_keeps_interior(norm, data) -
     v_np, eps_list = data
     v = torch.from_numpy(v_np)
     eps = torch.tensor(eps_list, dtype=torch.float64)
-    p = project(v, eps, norm)
+    p = project_ball(v, eps, norm)
     norms = p.flatten(1).norm(p=ORDERS[norm], dim=1)
     assert bool((norms <= eps * (1 + 1e-12) + 1e-12).all())
-    torch.testing.assert_close(project(p, eps, norm), p, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(project_ball(p, eps, norm), p, rtol=1e-12, atol=1e-12)
     inside = v.flatten(1).norm(p=ORDERS[norm], dim=1) <= eps
     torch.testing.assert_close(p[inside], v[inside], rtol=0, atol=0)
     assert p.shape == v.shape and p.dtype == v.dtype
@@ -100,8 +100,8 @@ def test_l1_is_the_euclidean_projection_on_random_trials(gen: torch.Generator) -
 @pytest.mark.parametrize("norm", ["l2", "linf", "l1"])
 def test_edge_cases(norm: str) -> None:
     v = torch.tensor([[0.0, 0.0, 0.0], [1.0, -1.0, 1.0], [2.0, 2.0, 2.0]])
-    torch.testing.assert_close(project(v, 0.0, norm), torch.zeros_like(v))
-    out = project(v, 1.0, norm)
+    torch.testing.assert_close(project_ball(v, 0.0, norm), torch.zeros_like(v))
+    out = project_ball(v, 1.0, norm)
     assert not bool(torch.isnan(out).any())
     torch.testing.assert_close(out[0], v[0])  # zero row stays zero
     # ties: a symmetric input gives a symmetric output
@@ -170,8 +170,8 @@ def test_per_sample_eps_and_unchecked_path_agree(gen: torch.Generator) -> None:
     v = torch.randn(3, 2, 5, generator=gen)
     eps = torch.tensor([0.0, 0.5, 100.0])
     for norm in ORDERS:
-        a = project(v, eps, norm)
-        b = project(v, eps, norm, check=False)
+        a = project_ball(v, eps, norm)
+        b = project_ball(v, eps, norm, check=False)
         torch.testing.assert_close(a, b, rtol=0, atol=0)
         torch.testing.assert_close(a[0], torch.zeros_like(v[0]))
         torch.testing.assert_close(a[2], v[2])
@@ -182,7 +182,7 @@ def test_input_untouched_and_gradients_flow(gen: torch.Generator) -> None:
     v = torch.randn(2, 6, generator=gen, dtype=torch.float64, requires_grad=True)
     keep = v.detach().clone()
     for norm in ORDERS:
-        project(v, 0.3, norm).sum().backward()
+        project_ball(v, 0.3, norm).sum().backward()
     assert torch.equal(v.detach(), keep)
     assert v.grad is not None
 
@@ -201,8 +201,8 @@ def test_bad_inputs() -> None:
         project_l2(v, torch.ones(3))
     with pytest.raises(ShapeError, match="delta"):
         project_l2(torch.zeros(0, 3), 1.0)
-    with pytest.raises(RangeError, match="norm: expected one of"):
-        project(v, 1.0, "l3")
+    with pytest.raises(RangeError, match="ball: expected one of"):
+        project_ball(v, 1.0, "l3")
     with pytest.raises(RangeError, match="box: expected lo <= hi"):
         clip_box(v, v, (1.0, 0.0))
     with pytest.raises(ShapeError, match="delta: expected the shape of y"):
@@ -225,5 +225,23 @@ def test_clip_box_lands_in_box_and_never_grows(d_np, y_np) -> None:
 @pytest.mark.parametrize("norm", ["l2", "linf", "l1"])
 def test_device_and_dtype_preserved(norm: str, device: torch.device, dtype: torch.dtype) -> None:
     v = torch.randn(4, 3, 8, 8, device=device, dtype=dtype)
-    p = project(v, torch.rand(4, device=device, dtype=dtype), norm)
+    p = project_ball(v, torch.rand(4, device=device, dtype=dtype), norm)
     assert p.device == v.device and p.dtype == v.dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("eps", [1e-6, 1e-3, 0.37, 5.0])
+def test_l1_projection_stays_inside_the_ball_in_every_dtype(dtype, eps) -> None:
+    # The 0.1 bug: theta rounded to float32 before the shrink gave an L1 norm 1.3 % above
+    # eps for this input; the bound is eps * (1 + 4u), u the unit roundoff of the dtype.
+    u = torch.finfo(dtype).eps / 2
+    rows = [torch.tensor([[1.0, 0.25]], dtype=dtype)]
+    g = torch.Generator().manual_seed(0)
+    rows.append(torch.randn(64, 300, generator=g, dtype=dtype) * 10.0 ** torch.randint(
+        -3, 4, (64, 1), generator=g).to(dtype))  # fmt: skip
+    for v in rows:
+        out = project_l1(v, eps)
+        size = out.double().abs().sum(dim=1)  # exact for these magnitudes in float64
+        assert bool((size <= eps * (1 + 4 * u)).all()), float(size.max() / eps - 1)
+        target = torch.clamp(v.double().abs().sum(dim=1), max=eps)  # rows inside: unchanged
+        assert bool((size >= target * (1 - 1e-3)).all())

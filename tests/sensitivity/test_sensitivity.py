@@ -15,11 +15,13 @@ from stochrobust import (
 )
 from stochrobust.metrics import psnr
 from stochrobust.sensitivity import (
+    APGD,
     BIM,
     CW,
     FGSM,
     PGD,
     AdamAscent,
+    Protocol,
     local_lipschitz,
     sensitivity_at,
     w2_sensitivity_at,
@@ -50,7 +52,7 @@ def assert_oracle(res, closed_form: torch.Tensor | float) -> None:
     """value >= 99% of the squared closed form, norm >= 99% of it, never above."""
     cf = torch.as_tensor(closed_form, dtype=F64)
     assert bool((res.value >= 0.99 * cf**2).all()), (res.value / cf**2).tolist()
-    assert bool((res.norm >= 0.99 * cf).all())
+    assert bool((res.root >= 0.99 * cf).all())
     assert bool((res.value <= cf**2 * (1 + 1e-9)).all())
 
 
@@ -70,7 +72,7 @@ def test_l1_oracle_rank_one_default_solver(seed) -> None:
     g = gen(seed)
     u, v = torch.randn(7, 1, generator=g, dtype=F64), torch.randn(1, 10, generator=g, dtype=F64)
     y = torch.randn(3, 10, generator=g, dtype=F64)
-    res = sensitivity_at(linear(u @ v), y, 0.5, norm="l1", generator=g, data_range=None)
+    res = sensitivity_at(linear(u @ v), y, 0.5, ball="l1", generator=g, data_range=None)
     assert_oracle(res, 0.5 * u.norm() * v.abs().max())
 
 
@@ -79,14 +81,14 @@ def test_l1_oracle_general_matrix_default_solver(seed) -> None:
     g = gen(10 + seed)
     A = torch.randn(4, 6, generator=g, dtype=F64)
     y = torch.randn(2, 6, generator=g, dtype=F64)
-    res = sensitivity_at(linear(A), y, 0.7, norm="l1", generator=g, data_range=None)
+    res = sensitivity_at(linear(A), y, 0.7, ball="l1", generator=g, data_range=None)
     assert_oracle(res, 0.7 * A.norm(dim=0).max())
 
 
 def test_linf_oracle_diagonal_default_solver() -> None:
     d = torch.tensor([0.5, -2.0, 1.5, 0.1, 3.0], dtype=F64)
     y = torch.randn(4, 5, generator=gen(0), dtype=F64)
-    res = sensitivity_at(lambda v: v * d, y, 0.3, norm="linf", generator=gen(1), data_range=None)
+    res = sensitivity_at(lambda v: v * d, y, 0.3, ball="linf", generator=gen(1), data_range=None)
     assert_oracle(res, 0.3 * d.norm())
 
 
@@ -102,7 +104,7 @@ def test_stochastic_linear_oracle_seed_cancels(norm) -> None:
     Bz = torch.randn(A.shape[0], 3, generator=gen(5), dtype=F64)
     est = Estimator(lambda y, z: y @ A.T + z @ Bz.T, seed_shape=(3,))
     y = torch.randn(3, 8, generator=gen(6), dtype=F64)
-    res = sensitivity_at(est, y, 0.4, norm=norm, n_seeds=5, generator=gen(7), data_range=None)
+    res = sensitivity_at(est, y, 0.4, ball=norm, n_seeds=5, generator=gen(7), data_range=None)
     closed = {
         "l2": torch.linalg.matrix_norm(A, 2),
         "l1": A.norm(dim=0).max(),
@@ -118,7 +120,7 @@ def test_value_is_squared_and_norm_is_eq2_for_a_deterministic_model() -> None:
     res = sensitivity_at(net, y, 0.3, solver=AdamAscent(steps=3, lr=0.1), generator=gen())
     with torch.no_grad():
         direct = (net(y + res.delta) - net(y)).norm(dim=1)  # eq. 2 at delta
-    torch.testing.assert_close(res.norm, direct, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(res.root, direct, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(res.value, direct**2, rtol=1e-5, atol=1e-6)
 
 
@@ -195,8 +197,16 @@ def test_box_is_respected() -> None:
 @pytest.mark.parametrize("stochastic", [False, True])
 @pytest.mark.parametrize(
     "solver",
-    [PGD(steps=2), AdamAscent(steps=2), FGSM(), BIM(steps=2), CW(steps=2)],
-    ids=["pgd", "adam", "fgsm", "bim", "cw"],
+    [
+        PGD(steps=2),
+        AdamAscent(steps=2),
+        FGSM(),
+        BIM(steps=2),
+        CW(steps=2),
+        APGD(steps=3),
+        Protocol("fast"),
+    ],
+    ids=["pgd", "adam", "fgsm", "bim", "cw", "apgd", "protocol"],
 )
 def test_model_state_and_input_untouched_for_every_solver(
     solver, stochastic, stateful_net, state
@@ -235,7 +245,7 @@ def test_bad_input_raises_typed_errors() -> None:
     with pytest.raises(StochRobustTypeError, match="solver"):
         sensitivity_at(model, y, 0.1, solver="pgd")  # type: ignore[arg-type]
     with pytest.raises(StochRobustTypeError, match="solver"):
-        sensitivity_at(model, y, 0.1, norm="linf", solver=CW())
+        sensitivity_at(model, y, 0.1, ball="linf", solver=CW())
 
 
 def test_shape_changing_model_is_a_model_error() -> None:

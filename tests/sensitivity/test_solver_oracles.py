@@ -30,7 +30,7 @@ import torch
 from stochrobust.sensitivity import BIM, CW, FGSM, PGD, AdamAscent, Solver, sensitivity_at
 
 F64 = torch.float64
-BALL_KW = "norm"  # the ball keyword of sensitivity_at; the lead flips it to "ball" at merge
+BALL_KW = "ball"  # the ball keyword of sensitivity_at; the lead flips it to "ball" at merge
 EPS = 0.2
 D = 6
 B = 12  # rows: independent random starts of the same problem

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stochrobust import ModelError, NonFiniteError, RangeError, ShapeError, StochRobustTypeError
-from stochrobust.sensitivity import BIM, CW, FGSM, PGD, AdamAscent, default_solver
+from stochrobust.sensitivity import BIM, CW, FGSM, PGD, AdamAscent, Protocol, default_solver
 from stochrobust.sensitivity._ascent import Problem, uniform_ball
 
 ORDERS = {"l2": 2.0, "linf": math.inf, "l1": 1.0}
@@ -20,7 +20,7 @@ SOLVERS = {
     "bim": lambda: BIM(steps=5),
     "cw": lambda: CW(steps=6),
 }
-CASES = [(name, norm) for name, make in SOLVERS.items() for norm in make().norms]
+CASES = [(name, norm) for name, make in SOLVERS.items() for norm in make().balls]
 
 
 def nonlinear_objective(seed: int = 0, d: int = 6):
@@ -41,7 +41,7 @@ def test_every_solver_respects_ball_and_box(name, norm, box) -> None:
     eps = torch.tensor([0.0, 0.05, 0.3, 1.0, 2.0, 0.4, 10.0], dtype=torch.float64)
     solver = SOLVERS[name]()
     delta = solver(
-        nonlinear_objective(), y, eps, norm=norm, box=box,
+        nonlinear_objective(), y, eps, ball=norm, box=box,
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     size = delta.norm(p=ORDERS[norm], dim=1)
@@ -58,8 +58,8 @@ def test_best_over_restarts_never_worse_than_one(name, norm) -> None:
     single = SOLVERS[name]()
     multi = SOLVERS[name]()
     multi.restarts = 4
-    v1 = single.maximize(obj, y, 0.7, norm=norm, generator=torch.Generator().manual_seed(9))
-    v4 = multi.maximize(obj, y, 0.7, norm=norm, generator=torch.Generator().manual_seed(9))
+    v1 = single.maximize(obj, y, 0.7, ball=norm, generator=torch.Generator().manual_seed(9))
+    v4 = multi.maximize(obj, y, 0.7, ball=norm, generator=torch.Generator().manual_seed(9))
     assert bool((v4.value >= v1.value).all())
 
 
@@ -68,7 +68,7 @@ def test_value_is_the_objective_at_delta_and_reproducible(name, norm) -> None:
     y = torch.rand(4, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     obj = nonlinear_objective(2)
     run = [
-        SOLVERS[name]().maximize(obj, y, 0.5, norm=norm, generator=torch.Generator().manual_seed(1))
+        SOLVERS[name]().maximize(obj, y, 0.5, ball=norm, generator=torch.Generator().manual_seed(1))
         for _ in range(2)
     ]
     assert torch.equal(run[0].delta, run[1].delta) and torch.equal(run[0].value, run[1].value)
@@ -93,7 +93,7 @@ def test_pgd_l1_moves_to_the_best_vertex_of_a_rank_one_quadratic() -> None:
     v = torch.tensor([[0.3, -2.0, 0.5, 1.0]], dtype=torch.float64)
     obj = lambda d: (d @ v.T).pow(2).sum(1)  # noqa: E731
     best = PGD(steps=5).maximize(
-        obj, torch.zeros(2, 4, dtype=torch.float64), 0.5, norm="l1",
+        obj, torch.zeros(2, 4, dtype=torch.float64), 0.5, ball="l1",
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     torch.testing.assert_close(best.delta.abs(), torch.tensor([[0, 0.5, 0, 0]] * 2).double())
@@ -101,11 +101,14 @@ def test_pgd_l1_moves_to_the_best_vertex_of_a_rank_one_quadratic() -> None:
 
 
 def test_fgsm_and_bim_take_sign_steps_of_the_documented_length() -> None:
-    assert BIM(steps=8).step_size == 1 / 8 and BIM(steps=8).momentum == 0
-    assert FGSM().steps == 1 and FGSM().step_size == 1.0
+    assert BIM(steps=8).step_size == 1 / 8
+    assert FGSM().step_size == 1.0
+    # One gradient evaluation, then the stepped point (no mirror): 2 evaluations.
+    best = FGSM().maximize(lambda d: d.pow(2).sum(1), torch.zeros(2, 3), 0.2)
+    assert best.diagnostics.gradient_evaluations == 1 and best.diagnostics.evaluations == 2
     # Diagonal quadratic: from any interior start the L-inf optimum is a corner.
     obj = lambda d: (d * torch.tensor([1.0, 2.0, 3.0])).pow(2).sum(1)  # noqa: E731
-    delta = FGSM()(obj, torch.zeros(5, 3), 0.2, norm="linf", generator=torch.Generator())
+    delta = FGSM()(obj, torch.zeros(5, 3), 0.2, ball="linf", generator=torch.Generator())
     torch.testing.assert_close(delta.abs(), torch.full((5, 3), 0.2))
 
 
@@ -117,7 +120,7 @@ def test_adam_ascent_matches_torch_optim_adam_with_projection() -> None:
     solver = AdamAscent(steps=5, lr=0.1, betas=(0.8, 0.99))
     problem = Problem(obj, y, eps, "l2", None, True)
     start = problem.start(torch.Generator().manual_seed(2))
-    ours = solver._ascend(problem, start)
+    ours = solver.ascend(problem, start)
 
     delta = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([delta], lr=0.1, betas=(0.8, 0.99), eps=1e-8)
@@ -199,10 +202,10 @@ def test_bad_arguments_raise_typed_errors() -> None:
     y = torch.zeros(2, 3)
     with pytest.raises(RangeError):
         PGD()(obj, y, -1.0)
-    with pytest.raises(RangeError, match="norm"):
-        PGD()(obj, y, 1.0, norm="l3")
+    with pytest.raises(RangeError, match="ball"):
+        PGD()(obj, y, 1.0, ball="l3")
     with pytest.raises(RangeError, match="CW"):
-        CW()(obj, y, 1.0, norm="linf")
+        CW()(obj, y, 1.0, ball="linf")
     with pytest.raises(RangeError, match="box"):
         PGD()(obj, y, 1.0, box=(1.0, 0.0))
     with pytest.raises(RangeError, match="inside box"):
@@ -234,7 +237,7 @@ def test_paper_presets_and_repr() -> None:
     assert (nat.steps, nat.lr, nat.betas) == (5, 1.0, (0.9, 0.999))
     assert (toy.steps, toy.lr, toy.betas) == (4, 1e-4, (0.9, 0.999))
     assert "lr=0.0001" in repr(toy)
-    assert default_solver("l1").restarts > 1 and default_solver("l2").restarts == 1
+    assert default_solver("l1") == default_solver("l2") == Protocol("default")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

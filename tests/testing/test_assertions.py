@@ -39,8 +39,8 @@ def numbers(text: str) -> list[float]:
 def test_robust_disk_passes_erratic_fails_at_same_eps(disk, disk_brute_force, ys) -> None:
     res = assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_norm=BOUND_NORM)
     oracle = disk_brute_force(1.0, ys, EPS)  # eq. 2 by exhaustive search over [-eps, eps]
-    assert bool((res.norm <= oracle * (1 + 1e-9)).all())  # an attack is a lower bound
-    assert bool((res.norm >= 0.99 * oracle).all())
+    assert bool((res.root <= oracle * (1 + 1e-9)).all())  # an attack is a lower bound
+    assert bool((res.root >= 0.99 * oracle).all())
     with pytest.raises(AssertionError) as info:
         assert_sensitivity_below(disk(50.0), ys, EPS, box=(-1.0, 1.0), max_norm=BOUND_NORM)
     msg = str(info.value)
@@ -48,34 +48,34 @@ def test_robust_disk_passes_erratic_fails_at_same_eps(disk, disk_brute_force, ys
     assert float(worst.min()) > 3 * BOUND_NORM  # the erratic estimator truly fails everywhere
     # the message reports the attack's numbers: the same call with a loose bound returns them
     found = assert_sensitivity_below(disk(50.0), ys, EPS, box=(-1.0, 1.0), max_norm=1.0)
-    assert bool((found.norm <= worst * (1 + 1e-9)).all())
-    assert float(found.norm.max()) >= 0.99 * float(worst.max())
-    top = int(found.norm.argmax())
-    assert f"found max {float(found.norm[top]):.4g} at input {top} vs bound 0.003" in msg
+    assert bool((found.root <= worst * (1 + 1e-9)).all())
+    assert float(found.root.max()) >= 0.99 * float(worst.max())
+    top = int(found.root.argmax())
+    assert f"found max {float(found.root[top]):.4g} at input {top} vs bound 0.003" in msg
     assert "max_norm = 0.003" in msg and f"at {ys.shape[0]} of {ys.shape[0]} inputs" in msg
     assert "eps = 0.001 on the l2 ball" in msg
     assert "worst-case AI-PSNR 60.00 dB" in msg  # 20·log10(sqrt(1) / 1e-3)
     assert "n_seeds = 1 (deterministic estimator)" in msg
-    assert "solver = PGD(steps=20" in msg and "seed 0" in msg
+    assert "solver = Protocol(budget='default'" in msg and "seed 0" in msg
     rows = [ln for ln in msg.splitlines() if re.match(r"\s+\[\d+\] ", ln)]
     assert len(rows) == 5 and "... and 3 more inputs above the bound" in msg
-    order = torch.argsort(found.norm, descending=True, stable=True)[:5].tolist()
+    order = torch.argsort(found.root, descending=True, stable=True)[:5].tolist()
     for row, idx in zip(rows, order, strict=True):  # index: value | sqrt | AI-PSNR | eq. 9
         assert row.strip().startswith(f"[{idx}]")
         value, norm, ai, out = numbers(row.split("]", 1)[1])[:4]
         assert value == pytest.approx(float(found.value[idx]), rel=1e-3)
-        assert norm == pytest.approx(float(found.norm[idx]), rel=1e-3)
+        assert norm == pytest.approx(float(found.root[idx]), rel=1e-3)
         assert ai == pytest.approx(float(found.input_psnr[idx]), abs=0.01)
         assert out == pytest.approx(float(found.output_psnr[idx]), abs=0.01)
 
 
 def test_max_value_is_the_square_of_max_norm(disk, ys) -> None:
     res = assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_value=BOUND_NORM**2)
-    assert torch.allclose(res.value, res.norm**2)
+    assert torch.allclose(res.value, res.root**2)
     with pytest.raises(AssertionError, match=r"eq\. 6 value, squared\) above max_value = 9e-06"):
         assert_sensitivity_below(disk(50.0), ys, EPS, data_range=None, max_value=BOUND_NORM**2)
     # a bound between value and norm: passes as a norm bound, fails as a value bound
-    top = float(res.norm.max())
+    top = float(res.root.max())
     assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_norm=top * 1.01)
     with pytest.raises(AssertionError):
         assert_sensitivity_below(disk(1.0), ys, EPS, data_range=None, max_value=(top * 0.99) ** 2)
@@ -149,7 +149,7 @@ def test_linear_oracle_and_aggregate_mean() -> None:
     assert "at 1 of 2 inputs" in msg and "found max 0.6 at input 1" in msg
     assert "| eps 0.3" in msg and "eps per input in [0.1, 0.3]" in msg
     res = assert_sensitivity_below(lambda t: 2 * t, y, eps, max_norm=0.5, aggregate="mean")
-    assert res.norm.tolist() == pytest.approx([0.2, 0.6])
+    assert res.root.tolist() == pytest.approx([0.2, 0.6])
     with pytest.raises(AssertionError, match=r"mean 0\.4 vs bound 0\.3 \(1\.33x the bound\)"):
         assert_sensitivity_below(lambda t: 2 * t, y, eps, max_norm=0.3, aggregate="mean")
     # eq. 7: mean of the squared values (0.04 + 0.36) / 2 = 0.2
@@ -199,10 +199,16 @@ def test_budget_scales_the_solver_and_is_reported(disk, ys) -> None:
             disk(50.0), ys, EPS, data_range=None, max_norm=BOUND_NORM, budget=0.25
         )
     msg = str(info.value)
-    assert "solver = PGD(steps=5," in msg and "(steps scaled from 20 by the budget 0.25)" in msg
+    assert "solver = Protocol(budget=25," in msg
+    assert "(scaled from Protocol(budget='default', eta=2.0, l1_topk=1) by the budget 0.25)" in msg
+    assert (
+        "attack: converged " in msg and "24 evaluations/input, 2 starts" in msg
+    )  # 25 plans 2 x 10 steps + 4
     previous = set_budget(0.1)
     try:
-        with pytest.raises(AssertionError, match=r"solver = AdamAscent\(steps=1,"):
+        with pytest.raises(
+            AssertionError, match=r"solver = AdamAscent\(restarts=1, random_start=True, steps=1,"
+        ):
             assert_sensitivity_below(
                 disk(50.0),
                 ys,

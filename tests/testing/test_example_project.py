@@ -37,7 +37,7 @@ def test_erratic_model_fails_readably(pytester, project, plugin_args) -> None:
             "above max_norm = 0.4789 at 4 of 4 inputs",
             "*found max * at input * vs bound 0.4789 (*x the bound)",
             "*eps = 0.3192 on the l2 ball (worst-case AI-PSNR 34.00 dB*",
-            "*solver = PGD(steps=20*",
+            "*solver = Protocol(budget='default'*",
         ]
     )
     found = float(re.search(r"found max (\S+) at input", out).group(1))

@@ -40,7 +40,9 @@ def test_defaults(pytester, plugin_args) -> None:
     result = run_inner(pytester, plugin_args)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["stochrobust: budget 1, seed 0", "*VALUES budget=1.0 seed=0*"])
-    result.stdout.fnmatch_lines(["*found max 0.3 at input ? vs bound 0.2*", "*PGD(steps=20,*"])
+    result.stdout.fnmatch_lines(
+        ["*found max 0.3 at input ? vs bound 0.2*", "*solver = Protocol(budget='default',*"]
+    )
     # the failure points at the test's line, not into the library (__tracebackhide__)
     assert "stochrobust/testing/assertions.py" not in result.stdout.str()
     result.stdout.fnmatch_lines([">*assert_sensitivity_below(lambda y: 3 * y*", "test_inner.py:*"])
@@ -53,9 +55,14 @@ def test_cli_options(pytester, plugin_args) -> None:
     )
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["stochrobust: budget 0.25, seed 7", "*VALUES budget=0.25 seed=7*"])
-    # the budget reached the assertion: 20 PGD steps scaled to 5, and the seed is reported
+    # the budget reached the assertion: 100 evaluations per input scaled to 25
     result.stdout.fnmatch_lines(
-        ["*solver = PGD(steps=5,*scaled from 20 by the budget 0.25)", "*seed 7*"]
+        [
+            "*solver = Protocol(budget=25,*scaled from Protocol(budget='default'*"
+            "by the budget 0.25)",
+            "*seed 7*",
+            "*attack: * 24 evaluations/input, 2 starts*",
+        ]
     )
     assert (current_budget(), current_seed()) == before  # restored after the inner session
 
@@ -63,10 +70,31 @@ def test_cli_options(pytester, plugin_args) -> None:
 def test_ini_options(pytester, plugin_args) -> None:
     pytester.makeini("[pytest]\nstochrobust_budget = 0.5\nstochrobust_seed = 3\n")
     result = run_inner(pytester, plugin_args)
-    result.stdout.fnmatch_lines(["stochrobust: budget 0.5, seed 3", "*PGD(steps=10,*"])
+    result.stdout.fnmatch_lines(["stochrobust: budget 0.5, seed 3", "*Protocol(budget=50,*"])
     # the command line wins over the ini file
     result = run_inner(pytester, plugin_args, "--stochrobust-budget", "2")
-    result.stdout.fnmatch_lines(["stochrobust: budget 2, seed 3", "*PGD(steps=40,*"])
+    result.stdout.fnmatch_lines(["stochrobust: budget 2, seed 3", "*Protocol(budget=200,*"])
+
+
+def test_solver_options_reach_the_assertions(pytester, plugin_args) -> None:
+    result = run_inner(
+        pytester, plugin_args, "--stochrobust-solver", "pgd", "--stochrobust-steps", "8",
+        "--stochrobust-restarts", "3", "--stochrobust-budget", "0.5",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*solver = PGD(restarts=3, random_start=True, steps=4,*"])
+    result = run_inner(pytester, plugin_args, "--stochrobust-level", "thorough")
+    result.stdout.fnmatch_lines(["*solver = Protocol(budget='thorough',*", "*400 evaluations*"])
+    result = run_inner(pytester, plugin_args, "--stochrobust-level", "huge")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*--stochrobust-solver: budget: expected one of*"])
+
+
+def test_plugin_solver_names_match_the_library() -> None:
+    from stochrobust.sensitivity import SOLVER_NAMES
+    from stochrobust.testing.plugin import SOLVER_NAMES as PLUGIN_NAMES
+
+    assert PLUGIN_NAMES == SOLVER_NAMES
 
 
 @pytest.mark.parametrize(

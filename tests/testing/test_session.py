@@ -55,13 +55,21 @@ def test_scaled_solver_keeps_bim_alpha_and_fgsm() -> None:
     assert vars(scaled_solver(fgsm, 0.1)) == vars(fgsm)
 
 
-def test_scaled_solver_leaves_solvers_without_steps_alone() -> None:
+def test_scaled_solver_calls_the_solvers_own_scaled() -> None:
+    # the extension point: a user solver decides how its budget scales
     class Mine(Solver):
-        def _ascend(self, problem, delta):  # pragma: no cover - never run
-            return delta
+        def __init__(self, evaluations: int) -> None:
+            self.evaluations = evaluations
 
-    s = Mine(restarts=2)
-    assert vars(scaled_solver(s, 0.1)) == vars(s)
+        def search(self, problem, generator):  # pragma: no cover - never run
+            return None
+
+        def scaled(self, factor):
+            return Mine(round(self.evaluations * factor))
+
+    s = Mine(40)
+    out = scaled_solver(s, 0.25)
+    assert out.evaluations == 10 and s.evaluations == 40
 
 
 def test_scaled_solver_uses_the_session_budget() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from stochrobust import RangeError, StochRobustTypeError
 from stochrobust.consistency import AvgPoolDownsample, Inpainting
-from stochrobust.sensitivity import project
+from stochrobust.sensitivity import project_ball
 from stochrobust.testing.strategies import (
     images,
     inpainting_masks,
@@ -82,7 +82,7 @@ def test_perturbations_exactly_inside(norm, dtype) -> None:
         native, exact = row_norms(d, norm)
         assert bool((native <= eps).all()) and bool((exact <= eps).all())
         # the library's own projection leaves it (numerically) where it is
-        assert torch.allclose(project(d, eps, norm), d, rtol=1e-5, atol=0.0)
+        assert torch.allclose(project_ball(d, eps, norm), d, rtol=1e-5, atol=0.0)
 
     check()
 
