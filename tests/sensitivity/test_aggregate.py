@@ -157,3 +157,29 @@ def test_errors_name_the_argument() -> None:
     other.update(sensitivity_at(estimator(), torch.zeros(1, 3, dtype=F64), 0.1, n_seeds=2))
     with pytest.raises(RangeError, match="^other: expected ball='l2' and n_seeds=1"):
         agg.merge(other)
+
+
+def test_diagnostics_are_carried_totals_and_fractions() -> None:
+    est = estimator()
+    ys = [torch.rand(n, 3, dtype=F64, generator=gen(40 + n)) for n in (2, 5)]
+    solvers = [PGD(steps=3, restarts=2), PGD(steps=7, restarts=2)]
+    results = [
+        sensitivity_at(est, y, 0.3, n_seeds=2, solver=s, generator=gen(6))
+        for y, s in zip(ys, solvers, strict=True)
+    ]
+    agg = RobustnessAggregator()
+    for res in results:
+        agg.update(res)
+    agg.update(sensitivity_at(est, ys[0], 0.0, n_seeds=2))  # no search: converged, 0 spent
+    rep = agg.compute()
+    diags = [r.diagnostics for r in results]
+    assert all(d is not None for d in diags)
+    spent = [d.evaluations for d in diags]  # type: ignore[union-attr]
+    assert spent[0] < spent[1]
+    assert rep.evaluations == spent[1]
+    assert rep.total_evaluations == 2 * spent[0] + 5 * spent[1]
+    flags = torch.cat([d.converged for d in diags] + [torch.ones(2, dtype=torch.bool)])  # type: ignore[union-attr]
+    assert torch.equal(rep.converged, flags)
+    assert rep.converged_fraction == pytest.approx(float(flags.double().mean()))
+    gains = torch.cat([d.late_gain for d in diags] + [torch.zeros(2, dtype=F64)])  # type: ignore[union-attr]
+    assert torch.equal(rep.late_gain.double(), gains.double())
