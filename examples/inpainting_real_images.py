@@ -248,7 +248,7 @@ def evaluate(
     chunks, consistent, exact = [], [], []
     with torch.no_grad():
         for i in range(0, len(y), 32):
-            part = est.sample(y[i : i + 32], cfg.n_div, gen)
+            part = est.sample(y[i : i + 32], cfg.n_div, generator=gen)
             flat = part.flatten(0, 1)
             y_rep = y[i : i + 32].repeat_interleave(cfg.n_div, 0)
             consistent.append(is_consistent(flat, y_rep, op))

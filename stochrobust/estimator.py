@@ -33,6 +33,7 @@ from stochrobust._checks import (
     check_int,
     describe,
 )
+from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust._guard import guard, run_model
 from stochrobust._seeds import Seeds, draw, tree_leaves, tree_map
 
@@ -168,17 +169,20 @@ class Estimator:
         return f"Estimator({kind}{seed}, max_batch={self.max_batch}, model={self.model!r})"
 
     # ------------------------------------------------------------------ seeds
+    @renamed(n="n_seeds")
+    @keyword_only_generator
     def sample_seeds(
-        self, y: torch.Tensor, n: int, generator: torch.Generator | None = None
+        self, y: torch.Tensor, n_seeds: int, *, generator: torch.Generator | None = None
     ) -> Seeds:
-        """Draw ``n`` seeds per input.
+        """Draw ``n = n_seeds`` seeds per input.
 
         Args:
             y: input batch; gives the batch size ``B``, dtype and device.
-            n: number of seeds per input (``≥ 1``).
-            generator: random generator; the same generator state gives the same seeds.
-                A generator on another device than ``y`` is allowed: the draw happens on
-                the generator's device and is moved to ``y``'s.
+            n_seeds: number of seeds per input (``≥ 1``; ``n=``: deprecated 0.1 spelling).
+            generator: random generator, keyword-only (positional: deprecated 0.1 use);
+                ``None`` draws from torch's global generator. The same generator state gives
+                the same seeds. A generator on another device than ``y`` is allowed: the
+                draw happens on the generator's device and is moved to ``y``'s.
 
         Returns:
             Seeds with leading dims ``(B, n)``. For a deterministic estimator: an empty
@@ -196,7 +200,7 @@ class Estimator:
             torch.Size([2, 4, 3])
         """
         y = check_batch_input(y)
-        n = check_int(n, "n", minimum=1)
+        n = check_int(n_seeds, "n_seeds", minimum=1)
         check_generator(generator)
         batch = y.shape[0]
         if not self.is_stochastic:
@@ -316,15 +320,18 @@ class Estimator:
             out = self._chunked(y_rep, z_flat, rows)
             return out.reshape(batch, n, *out.shape[1:])
 
+    @renamed(n="n_seeds")
+    @keyword_only_generator
     def sample(
-        self, y: torch.Tensor, n: int, generator: torch.Generator | None = None
+        self, y: torch.Tensor, n_seeds: int, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Draw ``n`` outputs per input: :meth:`sample_seeds` then :meth:`forward_seeds`.
+        """Draw ``n = n_seeds`` outputs per input: :meth:`sample_seeds`, :meth:`forward_seeds`.
 
         Args:
             y: inputs ``(B, *in_shape)``.
-            n: samples per input.
-            generator: random generator for the seeds.
+            n_seeds: outputs (seeds) per input (``n=``: deprecated 0.1 spelling).
+            generator: random generator for the seeds, keyword-only (positional: deprecated
+                0.1 use); ``None`` draws from torch's global generator.
 
         Returns:
             ``(B, n, *out_shape)`` samples of ``p(x̂ | y)``.
@@ -340,7 +347,7 @@ class Estimator:
         """
         check_finite(check_batch_input(y), "y")
         with self.guarded("Estimator.sample"):
-            return self.forward_seeds(y, self.sample_seeds(y, n, generator))
+            return self.forward_seeds(y, self.sample_seeds(y, n_seeds, generator=generator))
 
     def guarded(
         self,

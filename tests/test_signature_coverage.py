@@ -148,7 +148,7 @@ COVERED: dict[str, str] = {
     "smoothing.smoothed_percentile.max_batch": f"{SM}::test_max_batch_bounds_every_model_call",
     "smoothing.smoothed_percentile.clip": f"{SM}::test_clip_clamps_every_output_before_the_percentile",
     # ------------------------------------------------------------------ metrics
-    "metrics.dataset_per_pixel_std.n": "tests/metrics/test_diversity.py::test_dataset_std_matches_the_noise_level",
+    "metrics.dataset_per_pixel_std.n_seeds": "tests/metrics/test_diversity.py::test_dataset_std_matches_the_noise_level",
     "metrics.dataset_per_pixel_std.batch_size": "tests/metrics/test_diversity.py::test_dataset_std_equals_per_batch_computation",
     "metrics.dataset_per_pixel_std.generator": "tests/metrics/test_diversity.py::test_dataset_std_equals_per_batch_computation",
     "metrics.dataset_per_pixel_std.unbiased": f"{OPT}::test_dataset_std_unbiased_flag_is_bessels_factor",

@@ -169,7 +169,7 @@ class Problem:
     Examples:
         >>> problem = Problem(lambda d: d.pow(2).sum(1), torch.zeros(2, 3),
         ...                   torch.ones(2), "l2", None, True)
-        >>> delta = problem.start(torch.Generator().manual_seed(0))
+        >>> delta = problem.start(generator=torch.Generator().manual_seed(0))
         >>> _ = problem.evaluate(problem.project(2 * delta / delta.norm(dim=1, keepdim=True)))
         >>> problem.finish().value.tolist()
         [1.0, 1.0]
@@ -216,7 +216,9 @@ class Problem:
             out = clip_box(out, self.y, self.box, check=False)
         return out
 
-    def start(self, generator: torch.Generator | None, random: bool = True) -> torch.Tensor:
+    def start(
+        self, *, generator: torch.Generator | None = None, random: bool = True
+    ) -> torch.Tensor:
         """Begin a new independent start; return its point (uniform in the ball, or zeros).
 
         Args:

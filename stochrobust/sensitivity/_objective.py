@@ -150,7 +150,7 @@ def prepare(
         if bool((e > 0).any()):
             _check_precision(yt, e, n)
         with stage("clean pass"), torch.no_grad():
-            seeds = est.sample_seeds(yt, k_eff, g)
+            seeds = est.sample_seeds(yt, k_eff, generator=g)
             clean = est.forward_seeds(yt, seeds)
         check_output(clean, "at y")
         with stage("perturbed pass"):

@@ -21,7 +21,7 @@ from stochrobust._checks import (
     check_int,
     check_positive,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument
+from stochrobust._deprecate import _UNSET, renamed_argument
 from stochrobust._guard import guard, stage
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._ascent import check_box

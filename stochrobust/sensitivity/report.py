@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from stochrobust._deprecation import warn_renamed
+from stochrobust._deprecate import warn_renamed
 
 __all__ = ["RobustnessReport"]
 

@@ -17,7 +17,7 @@ from stochrobust._checks import (
     check_model_input,
     check_positive,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument
+from stochrobust._deprecate import _UNSET, renamed_argument
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity.aggregate import RobustnessAggregator

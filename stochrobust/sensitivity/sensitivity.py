@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
+from stochrobust._deprecate import _UNSET, renamed_argument, warn_renamed
 from stochrobust.estimator import Estimator
 from stochrobust.metrics.quality import psnr
 from stochrobust.sensitivity._ascent import Ascent, Objective
@@ -364,7 +364,7 @@ def w2_sensitivity_at(
         estimator, y, eps, ball, n_seeds, solver, generator, box,
         entry="w2_sensitivity_at", data_range=data_range,
     ) as p:  # fmt: skip
-        seeds2 = p.seeds if same_seeds else p.est.sample_seeds(p.y, p.n_seeds, generator)
+        seeds2 = p.seeds if same_seeds else p.est.sample_seeds(p.y, p.n_seeds, generator=generator)
         objective = W2Objective(p.est, p.y, seeds2, p.clean)
         diagnostics = None
         if p.any_active:

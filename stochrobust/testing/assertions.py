@@ -30,7 +30,7 @@ from stochrobust._checks import (
     check_number,
     check_positive,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument
+from stochrobust._deprecate import _UNSET, renamed_argument
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity.aggregate import RobustnessAggregator
 from stochrobust.sensitivity.protocol import default_solver

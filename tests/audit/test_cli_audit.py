@@ -86,7 +86,11 @@ def make():
 def test_warnings_are_printed_once_or_folded(capsys, tmp_path, npy) -> None:
     (tmp_path / "ok.py").write_text(WARNER.format(body="0.5 * y"))
     status, _, err = audit(capsys, f"{tmp_path / 'ok.py'}:make", "--input", npy, "--steps", "2")
-    assert status == 0 and err == "stochrobust audit: warning: UserWarning: odd input range\n"
+    lines = err.splitlines()
+    ours = "stochrobust audit: warning: UserWarning: odd input range"
+    # the model's warning once; a 2-step single-start attack also reports it is unconverged
+    assert status == 0 and lines.count(ours) == 1
+    assert all(line == ours or "ConvergenceWarning" in line for line in lines)
     (tmp_path / "bad.py").write_text(WARNER.format(body="y.no_such_method()"))
     status, _, err = audit(capsys, f"{tmp_path / 'bad.py'}:make", "--input", npy)
     one_line_error(status, err)

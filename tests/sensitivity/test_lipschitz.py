@@ -85,7 +85,7 @@ def test_stochastic_estimator_bound_is_the_seed_rms_ratio() -> None:
     est = Estimator(lambda y, z: z * y, seed_shape=(1,))
     y = torch.rand(4, 1, generator=gen(3), dtype=torch.float64) + 0.5
     res = lipschitz_lower_bound(est, y, 0.1, n_seeds=7, generator=gen(4), data_range=None)
-    z = est.sample_seeds(y, 7, gen(4))
+    z = est.sample_seeds(y, 7, generator=gen(4))
     expected = z.pow(2).mean(dim=(1, 2)).sqrt()
     assert torch.allclose(res.values, expected, rtol=1e-6)
     assert res.n_seeds == 7

@@ -184,7 +184,7 @@ ALL_SOLVERS: dict[str, Callable[[], Solver]] = {
     [
         pytest.param(make, ball, id=f"{sid}-{ball}")
         for sid, make in ALL_SOLVERS.items()
-        for ball in make().norms
+        for ball in make().balls
     ],
 )
 def test_no_solver_exceeds_the_optimum(make, ball) -> None:
