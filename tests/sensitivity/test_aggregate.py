@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
-from stochrobust import Estimator, RangeError, StochRobustTypeError
+from stochrobust import ConvergenceWarning, Estimator, RangeError, StochRobustTypeError
 from stochrobust.sensitivity import PGD, RobustnessAggregator, sensitivity_at
 
 F64 = torch.float64
@@ -183,3 +184,26 @@ def test_diagnostics_are_carried_totals_and_fractions() -> None:
     assert rep.converged_fraction == pytest.approx(float(flags.double().mean()))
     gains = torch.cat([d.late_gain for d in diags] + [torch.zeros(2, dtype=F64)])  # type: ignore[union-attr]
     assert torch.equal(rep.late_gain.double(), gains.double())
+
+
+def test_data_range_and_warn_options() -> None:
+    # eq. 9 of G(y) = 2 y: the change is 2 delta, ||2 delta||^2 = 4 eps^2 over 3 values, so
+    # PSNR = 10 log10(data_range^2 / (4 eps^2 / 3)); data_range=None: no range, NaN PSNRs.
+    y = torch.full((2, 3), 0.25, dtype=F64)
+    eps = 0.1
+    want = {r: 10 * math.log10(r**2 / (4 * eps**2 / 3)) for r in (1.0, 2.0)}
+    for data_range, psnr in want.items():
+        agg = RobustnessAggregator(eps, solver=PGD(steps=20), data_range=data_range)
+        agg.update(lambda v: 2 * v, y)
+        assert agg.compute().mean_output_psnr == pytest.approx(psnr, abs=1e-6)
+    agg = RobustnessAggregator(eps, solver=PGD(steps=20), data_range=None)
+    agg.update(lambda v: 2 * v, y)
+    assert math.isnan(agg.compute().mean_output_psnr)
+    weak = PGD(steps=1)  # one start, one step: never flagged converged
+    with pytest.warns(ConvergenceWarning):
+        RobustnessAggregator(eps, solver=weak, warn=True).update(lambda v: 2 * v, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        quiet = RobustnessAggregator(eps, solver=weak, warn=False)
+        quiet.update(lambda v: 2 * v, y)
+    assert quiet.compute().converged_fraction == 0.0
