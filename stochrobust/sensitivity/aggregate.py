@@ -147,7 +147,7 @@ class RobustnessAggregator(MetricState):
         self.data_range = None if data_range is None else check_positive(data_range, "data_range")
         self.warn = bool(warn)
         self.confidence = check_probability(confidence, "confidence")
-        self.seen: tuple[str, int, str] | None = None  # (ball, n_seeds, solver) of results
+        self._kind: tuple[str, int, str] | None = None  # (ball, n_seeds, solver) of results
         f64 = torch.float64
         for name in ("count", "mean", "m2"):
             self.add_state(name, torch.zeros((), dtype=f64), "custom")
@@ -255,11 +255,11 @@ class RobustnessAggregator(MetricState):
 
     def _check_kind(self, kind: tuple[str, int, str], name: str) -> None:
         """Every result of one aggregate has the same ball and number of seeds."""
-        if self.seen is None:
-            self.seen = kind
-        elif kind[:2] != self.seen[:2]:
+        if self._kind is None:
+            self._kind = kind
+        elif kind[:2] != self._kind[:2]:
             raise RangeError(
-                f"{name}: expected ball={self.seen[0]!r} and n_seeds={self.seen[1]} like the "
+                f"{name}: expected ball={self._kind[0]!r} and n_seeds={self._kind[1]} like the "
                 f"results added before, got ball={kind[0]!r} and n_seeds={kind[1]}"
             )
 
@@ -283,8 +283,8 @@ class RobustnessAggregator(MetricState):
             >>> a.merge(b).compute().n_samples
             3
         """
-        if isinstance(other, RobustnessAggregator) and other.seen is not None:
-            self._check_kind(other.seen, "other")
+        if isinstance(other, RobustnessAggregator) and other._kind is not None:
+            self._check_kind(other._kind, "other")
         return super().merge(other)
 
     def merge_custom(self, other: RobustnessAggregator) -> None:
@@ -296,7 +296,7 @@ class RobustnessAggregator(MetricState):
     def reset(self) -> None:
         """Forget every input added (the attack specification stays)."""
         super().reset()
-        self.seen = None
+        self._kind = None
 
     # ------------------------------------------------------------------ the report
     def compute(self) -> RobustnessReport:
@@ -343,7 +343,7 @@ class RobustnessAggregator(MetricState):
             half = t.ppf(0.5 + self.confidence / 2, n - 1) * math.sqrt(float(self.m2) / (n - 1))
             ci = (r_tilde - float(half) / math.sqrt(n), r_tilde + float(half) / math.sqrt(n))
         eps_max = float(self.eps_max)
-        ball, n_seeds, solver = self.seen or (self.ball, self.n_seeds, repr(self.solver))
+        ball, n_seeds, solver = self._kind or (self.ball, self.n_seeds, repr(self.solver))
         return RobustnessReport(
             r_tilde=r_tilde,
             r=float(self.root_sum) / n,

@@ -119,7 +119,7 @@ def robustness(
                 agg.update(est, yb)
     finally:
         bar.close()
-    if agg.seen is None:
+    if int(agg.count) == 0:
         raise ShapeError("data: expected at least one batch, got an empty iterable")
     report = agg.value()  # this process's data (no collective)
     if not bool(report.converged.all()):
