@@ -45,12 +45,15 @@ def test_regularizer_ball_box_and_generator() -> None:
     with torch.no_grad():
         model.weight.copy_(torch.diag(a))
     y = torch.full((4, 3), 0.5, dtype=F64)
-    reg = RobustnessRegularizer(0.3, solver=PGD(), **{BALL_KW: "linf"}).eval()
+    reg = RobustnessRegularizer(0.3, solver=PGD(), reduction="sum", **{BALL_KW: "linf"}).eval()
     loss = reg(model, y, gen(1))
     assert math.isclose(float(loss.detach()), 0.09 * float(a.pow(2).sum()), rel_tol=1e-9)
     assert torch.equal(loss, reg(model, y, gen(1)))
     boxed = RobustnessRegularizer(0.8, solver=PGD(), box=(0.0, 1.0), **{BALL_KW: "linf"})
-    assert math.isclose(float(boxed.eval()(model, y, gen(1)).detach()), 0.25 * 14.0, rel_tol=1e-9)
+    # the default reduction "mean" divides eq. 6 by the 3 output values
+    assert math.isclose(
+        float(boxed.eval()(model, y, gen(1)).detach()), 0.25 * 14.0 / 3, rel_tol=1e-9
+    )
 
 
 def test_regularizer_paper_toy_radius() -> None:

@@ -9,12 +9,13 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from stochrobust._checks import (
+    RangeError,
     check_batch_input,
     check_finite,
     check_int,
@@ -36,9 +37,11 @@ from stochrobust.sensitivity.solvers import Solver
 
 __all__ = ["RobustnessRegularizer"]
 
+REDUCTIONS = ("mean", "sum")
+
 
 class RobustnessRegularizer(nn.Module):
-    """Differentiable same-seed robustness loss ``L_R = mean_b r̃(y_b)`` ([O23] eq. 7).
+    """Differentiable same-seed robustness loss ``L_R = mean_b r̃(y_b) / D`` ([O23] eq. 7).
 
     ``loss = reg(G, y)`` finds, for every ``y_b``, a perturbation ``δ*_b`` maximising
     ``mean_k ‖G(y_b, z_k) − G(y_b + δ, z_k)‖²`` (eq. 6) with the solver, then returns the
@@ -46,6 +49,13 @@ class RobustnessRegularizer(nn.Module):
     model's parameters through *both* the clean and the perturbed outputs, which are
     evaluated together in one fused ``(2·B·K)``-row call. Use it as
     ``loss = gan_loss + lam * reg(G, y)`` (eq. 8).
+
+    Reduction. Eq. 6 is a *sum* over the ``D`` output values of a sample. With
+    ``reduction="mean"`` (the default) each sample's eq. 6 is divided by ``D``, so ``λ``
+    weighs a per-value squared change, like an MSE term, whatever the image size
+    (``λ = 500`` is [O23]'s natural-image weight read as such); ``"sum"`` keeps eq. 6 as
+    written (0.1's loss; the same loss as ``"mean"`` with ``λ · D``). The docs' regulariser
+    section tabulates the papers' ``λ_R`` in both reductions.
 
     Model state. The attack runs under :func:`~stochrobust.frozen`: eval mode (BatchNorm
     uses its running statistics, dropout is off) and frozen parameters, so it computes no
@@ -78,9 +88,12 @@ class RobustnessRegularizer(nn.Module):
         ball: the ball (``"l2"`` in the paper).
         norm: deprecated spelling of ``ball`` (0.1; warns).
         box: optional ``(lo, hi)`` on ``y + δ``.
+        reduction: ``"mean"`` (eq. 6 divided by the number of output values per sample)
+            or ``"sum"`` (eq. 6 as written); the batch is averaged in both.
 
     Raises:
-        RangeError: ``eps < 0``, ``n_seeds < 1`` or ``every < 1``.
+        RangeError: ``eps < 0``, ``n_seeds < 1``, ``every < 1`` or an unknown
+            ``reduction``.
         StochRobustTypeError: ``solver`` is not a :class:`~stochrobust.sensitivity.Solver`.
 
     References:
@@ -108,6 +121,7 @@ class RobustnessRegularizer(nn.Module):
         *,
         ball: str = "l2",
         box: tuple[float, float] | None = None,
+        reduction: Literal["mean", "sum"] = "mean",
         norm: Any = _UNSET,
     ) -> None:
         super().__init__()
@@ -117,14 +131,18 @@ class RobustnessRegularizer(nn.Module):
         self.solver = check_solver(AdamAscent() if solver is None else solver, self.ball)
         self.every = check_int(every, "every", minimum=1)
         self.box = check_box(box)
+        if reduction not in REDUCTIONS:
+            raise RangeError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
         self._calls = 0
 
     @classmethod
     def paper_natural_images(cls, eps: float) -> RobustnessRegularizer:
         """[O23] preset for 64×64 images: 10 seeds, 5 Adam steps (lr 1), every third step.
 
-        Combine with ``λ_R = 500``; ``eps`` = 2.5 (inpainting) or 0.553 / 0.276 / 0.138
-        (super-resolution ×4 / ×8 / ×16).
+        ``reduction="mean"``: combine with ``λ_R = 500``, [O23]'s weight read as weighing a
+        per-value mean (with ``"sum"`` that is ``500 / (3·64·64) ≈ 0.0407``); ``eps`` = 2.5
+        (inpainting) or 0.553 / 0.276 / 0.138 (super-resolution ×4 / ×8 / ×16).
 
         Args:
             eps: the L2 radius.
@@ -133,16 +151,22 @@ class RobustnessRegularizer(nn.Module):
             The regulariser.
 
         Examples:
-            >>> RobustnessRegularizer.paper_natural_images(2.5).every
-            3
+            >>> reg = RobustnessRegularizer.paper_natural_images(2.5)
+            >>> reg.every, reg.reduction
+            (3, 'mean')
         """
-        return cls(eps, n_seeds=10, solver=AdamAscent.paper_natural_images(), every=3)
+        return cls(
+            eps, n_seeds=10, solver=AdamAscent.paper_natural_images(), every=3, reduction="mean"
+        )
 
     @classmethod
     def paper_toy(cls, eps: float = 1e-3) -> RobustnessRegularizer:
         """[O23] App. E.1 preset for the 2-D toy: 50 seeds, 4 Adam steps with lr 1e-4.
 
-        Combine with ``λ_R = 0.1``.
+        ``reduction="sum"``: combine with ``λ_R = 0.1``, the paper's weight on its one-value
+        output ``X⁽²⁾`` — and on the consistent output ``(Y, X⁽²⁾)`` too, whose first value
+        moves by ``δ`` whatever the parameters (it adds ``‖δ‖²`` but no gradient; with
+        ``"mean"`` over those 2 values the same loss needs ``λ = 0.2``).
 
         Args:
             eps: the L2 radius (``1e-3`` in the paper).
@@ -151,10 +175,11 @@ class RobustnessRegularizer(nn.Module):
             The regulariser.
 
         Examples:
-            >>> RobustnessRegularizer.paper_toy().n_seeds
-            50
+            >>> reg = RobustnessRegularizer.paper_toy()
+            >>> reg.n_seeds, reg.reduction
+            (50, 'sum')
         """
-        return cls(eps, n_seeds=50, solver=AdamAscent.paper_toy(), every=1)
+        return cls(eps, n_seeds=50, solver=AdamAscent.paper_toy(), every=1, reduction="sum")
 
     @property
     def step_count(self) -> int:
@@ -198,7 +223,8 @@ class RobustnessRegularizer(nn.Module):
             generator: random generator for the seeds and the attack's random start.
 
         Returns:
-            A scalar tensor: the batch mean of eq. 6 at ``δ*``, differentiable in the
+            A scalar tensor: the batch mean of eq. 6 at ``δ*`` (divided by the number of
+            output values per sample for ``reduction="mean"``), differentiable in the
             model's parameters; a constant ``0`` (no graph) on skipped steps or ``eps = 0``.
 
         Raises:
@@ -228,11 +254,15 @@ class RobustnessRegularizer(nn.Module):
         # The loss runs in the caller's mode with trainable parameters, on buffer clones.
         with guard(est, entry="RobustnessRegularizer", eval_mode=False, freeze=False):
             with stage("loss pass"):
-                return fused_same_seed_loss(est, p.y, best.delta, p.seeds).mean()
+                per_sample = fused_same_seed_loss(est, p.y, best.delta, p.seeds)
+        if self.reduction == "mean":
+            per_sample = per_sample / p.clean[0, 0].numel()
+        return per_sample.mean()
 
     def extra_repr(self) -> str:
         """Configuration shown by ``repr``."""
         return (
             f"eps={self.eps:g}, n_seeds={self.n_seeds}, solver={self.solver!r}, "
-            f"every={self.every}, ball={self.ball!r}, step_count={self._calls}"
+            f"every={self.every}, ball={self.ball!r}, reduction={self.reduction!r}, "
+            f"step_count={self._calls}"
         )

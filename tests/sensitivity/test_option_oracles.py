@@ -209,10 +209,12 @@ def test_regularizer_loss_is_eq7_with_the_mean_over_seeds() -> None:
     w = torch.nn.Linear(3, 3).double()
     est = Estimator(lambda y, z: torch.tanh(w(y)) * (1 + z), seed_shape=(3,))
     y = torch.rand(4, 3, generator=gen(1), dtype=F64)
-    reg = RobustnessRegularizer(0.2, n_seeds=5, solver=PGD(steps=4)).eval()
+    reg = RobustnessRegularizer(0.2, n_seeds=5, solver=PGD(steps=4), reduction="sum").eval()
     loss = reg(est, y, gen(2))
     res = sensitivity_at(est, y, 0.2, n_seeds=5, solver=PGD(steps=4), generator=gen(2))
     torch.testing.assert_close(loss.detach(), res.value.mean(), rtol=1e-10, atol=0)
+    mean = RobustnessRegularizer(0.2, n_seeds=5, solver=PGD(steps=4)).eval()(est, y, gen(2))
+    torch.testing.assert_close(mean.detach(), res.value.mean() / 3, rtol=1e-10, atol=0)
 
 
 # ---------------------------------------------------------------------------- robustness
