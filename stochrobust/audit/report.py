@@ -15,16 +15,16 @@ References:
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import torch
 
 from stochrobust._checks import check_batch, check_int, check_model_input, check_positive
+from stochrobust._deprecate import renamed
 from stochrobust._guard import stage
 from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator, as_estimator
@@ -36,30 +36,6 @@ from stochrobust.sensitivity.solvers import Solver
 from stochrobust.testing._report import worst_ai_psnr
 
 __all__ = ["AuditReport", "run_audit"]
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _renamed(**old_to_new: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Accept 0.1 keyword spellings for one release, with a DeprecationWarning."""
-
-    def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        @functools.wraps(fn)
-        def inner(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            for old, new in old_to_new.items():
-                if old in kwargs:
-                    warnings.warn(
-                        f"{fn.__name__}: {old}= is deprecated, use {new}=",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
-                    kwargs[new] = kwargs.pop(old)
-            return fn(*args, **kwargs)
-
-        return inner
-
-    return wrap
 
 
 def _f(v: float) -> float | str:
@@ -320,7 +296,7 @@ def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator | None) -
         est.sample(y[:1], 1, generator=own.manual_seed(0))
 
 
-@_renamed(inputs="y", model_or_estimator="estimator", norm="ball",
+@renamed(inputs="y", model_or_estimator="estimator", norm="ball",
           diversity_samples="n_diversity_seeds")  # fmt: skip
 def run_audit(
     estimator: Estimator | Callable[..., torch.Tensor],

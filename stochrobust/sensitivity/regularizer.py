@@ -21,7 +21,7 @@ from stochrobust._checks import (
     check_int,
     check_positive,
 )
-from stochrobust._deprecate import _UNSET, renamed_argument
+from stochrobust._deprecate import _UNSET, keyword_only_generator, renamed_argument
 from stochrobust._guard import guard, stage
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._ascent import check_box
@@ -208,10 +208,12 @@ class RobustnessRegularizer(nn.Module):
         """
         self._calls = check_int(step_count, "step_count", minimum=0)
 
+    @keyword_only_generator
     def forward(
         self,
         model: Estimator | nn.Module | Callable[..., torch.Tensor],
         y: torch.Tensor,
+        *,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Compute ``L_R`` on the batch ``y`` (or a zero on a skipped step).

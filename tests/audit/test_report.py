@@ -142,8 +142,8 @@ def test_old_spellings_warn_and_still_work() -> None:
     with pytest.warns(DeprecationWarning) as record:
         rep = run_audit(lambda t: 2 * t, inputs=y, eps=0.1, norm="linf", generator=gen())
     assert {str(w.message) for w in record} == {
-        "run_audit: inputs= is deprecated, use y=",
-        "run_audit: norm= is deprecated, use ball=",
+        "run_audit: the argument inputs= is deprecated since 0.2, use y=",
+        "run_audit: the argument norm= is deprecated since 0.2, use ball=",
     }
     assert rep.ball == "linf"
     with pytest.warns(DeprecationWarning, match=r"AuditReport.norm is deprecated, use .root"):
