@@ -73,6 +73,7 @@ class _Ratio:
 
     def __init__(self, objective: SameSeedObjective) -> None:
         self.objective = objective
+        self.chunked = objective.chunked
 
     def __call__(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ratio and perturbed outputs at ``delta`` ``(B, *in_shape)``."""
