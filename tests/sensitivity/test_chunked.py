@@ -163,3 +163,47 @@ def test_chunked_gradient_keeps_one_chunk_graph() -> None:
     per_chunk = _peak_saved(chunked, y, 2)  # 3 samples · 2 seeds: chunks of 4 and 2 rows
     assert _peak_saved(chunked, y, 16) == per_chunk  # 48 rows, 12 chunks of 4
     assert _peak_saved(one, y, 16) >= 10 * per_chunk  # all 48 rows' graph at once
+
+
+def _regularizer_grads(chunked: bool, stochastic: bool, weight: float = 1.0):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6 if stochastic else 3, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    model = (lambda y, z: net(torch.cat([y, z], 1))) if stochastic else net
+    est = sr.Estimator(
+        model,
+        seed_shape=(3,) if stochastic else None,
+        max_batch=3 if chunked else None,
+        eval_mode=False,
+        modules=[net],
+    )
+    y = torch.rand(4, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    reg = sr.sensitivity.RobustnessRegularizer(eps=0.3, n_seeds=5, solver=PGD(steps=2))
+    g = torch.Generator().manual_seed(2)
+    if chunked:
+        value = reg.backward(est, y, g, weight=weight)
+    else:
+        loss = reg(est, y, g)
+        (weight * loss).backward()
+        value = loss.detach()
+    return value, [p.grad.clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("stochastic", [True, False])
+def test_regularizer_backward_equals_forward_backward(stochastic) -> None:
+    v1, g1 = _regularizer_grads(False, stochastic, weight=2.5)
+    v2, g2 = _regularizer_grads(True, stochastic, weight=2.5)
+    torch.testing.assert_close(v2, v1, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+    assert all(a.abs().sum() > 0 for a in g1[:3])  # the output bias cancels in G(y+δ) − G(y)
+
+
+def test_pair_chunks_cover_every_pair_once_within_max_batch() -> None:
+    from stochrobust.sensitivity.regularizer import _pair_chunks
+
+    for batch, k, mb in [(4, 5, 3), (4, 5, 20), (3, 1, 2), (2, 7, 1), (5, 2, None)]:
+        seen = torch.zeros(batch, k, dtype=torch.int64)
+        for b0, b1, k0, k1 in _pair_chunks(batch, k, mb):
+            seen[b0:b1, k0:k1] += 1
+            assert mb is None or 2 * (b1 - b0) * (k1 - k0) <= max(mb, 2)
+        assert bool((seen == 1).all())
