@@ -295,7 +295,7 @@ class RobustnessRegularizer(nn.Module):
                     seeds = tree_map(lambda t, b0=b0, b1=b1, k0=k0, k1=k1: t[b0:b1, k0:k1], p.seeds)
                     part = fused_same_seed_loss(est, p.y[b0:b1], delta[b0:b1], seeds).sum()
                     part = part * ((k1 - k0) / (batch * k))
-                    (w * part).backward()
+                    torch.autograd.backward(w * part)
                     total = total + part.detach()
         return total
 
