@@ -34,7 +34,7 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust._guard import guard, run_model
-from stochrobust._seeds import Seeds, draw, tree_leaves, tree_map
+from stochrobust._seeds import Seeds, draw, seed_dims, tree_leaves, tree_map
 
 __all__ = ["Estimator", "Seeds", "as_estimator"]
 
@@ -297,7 +297,7 @@ class Estimator:
             True
         """
         y = check_batch_input(y)
-        batch, n = _seed_dims(y, seeds)
+        batch, n = seed_dims(y, seeds)
         with self.guarded("Estimator.forward_seeds"):
             if not self.is_stochastic:
                 out = self._chunked(y, None, batch)
@@ -348,7 +348,7 @@ class Estimator:
             slice(4, 6, None) (2, 2)
         """
         y = check_batch_input(y)
-        batch, n = _seed_dims(y, seeds)
+        batch, n = seed_dims(y, seeds)
         rows = batch * n
         with self.guarded("Estimator.foreach_chunk"):
             if not self.is_stochastic:
@@ -453,22 +453,6 @@ class Estimator:
             zc = None if z is None else tree_map(_RowSlice(start, stop), z)
             outs.append(run_model(self.model, y[start:stop], zc, f", seed chunk {j + 1}/{count}"))
         return torch.cat(outs, dim=0)
-
-
-def _seed_dims(y: torch.Tensor, seeds: Seeds) -> tuple[int, int]:
-    """``(B, n)`` of ``seeds``, checked against ``y``."""
-    leaves = tree_leaves(seeds)
-    if not leaves:
-        raise ShapeError("seeds: expected at least one tensor, got an empty structure")
-    batch = y.shape[0]
-    n = leaves[0].shape[1] if leaves[0].ndim >= 2 else -1
-    for leaf in leaves:
-        if leaf.ndim < 2 or leaf.shape[0] != batch or leaf.shape[1] != n:
-            raise ShapeError(
-                f"seeds: expected leading dims (B, n) = ({batch}, {n}) matching y, "
-                f"got {describe(leaf)}"
-            )
-    return batch, n
 
 
 def as_estimator(model_or_estimator: Estimator | Callable[..., torch.Tensor]) -> Estimator:

@@ -27,6 +27,7 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust._seeds import draw
+from stochrobust.sensitivity._gradient import gradient_of
 from stochrobust.sensitivity.diagnostics import Diagnostics
 from stochrobust.sensitivity.projections import check_ball, clip_box, project_ball
 
@@ -371,41 +372,6 @@ class Problem:
                 self._history, start_values, self.gradient_evaluations
             )
         return Ascent(self.best_delta, self.best_value, self.best_aux, diagnostics)
-
-
-def not_differentiable() -> ModelError:
-    """The error of an objective whose values do not require grad."""
-    return ModelError(
-        "objective: expected values that depend differentiably on delta, got a "
-        "result that does not require grad (the model must be differentiable in "
-        "its input: no torch.no_grad, .detach() or non-torch operations on y)"
-    )
-
-
-def _pair(out: object) -> tuple[torch.Tensor, torch.Tensor | None]:
-    if isinstance(out, tuple) and len(out) == 2:
-        return out[0], out[1]
-    return out, None  # type: ignore[return-value]
-
-
-def gradient_of(
-    objective: Objective,
-    delta: torch.Tensor,
-    split: Callable[[object], tuple[torch.Tensor, torch.Tensor | None]] = _pair,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """One-shot ``(values, aux, ∇_δ Σ_b values_b)`` of ``objective`` at ``delta``, detached.
-
-    Every per-sample value depends on its own row of ``delta`` only, so the gradient of the
-    sum holds each sample's gradient in its row. ``split`` separates (and checks) the
-    values and the aux of the objective's output.
-    """
-    d = delta.detach().requires_grad_(True)
-    with torch.enable_grad():
-        value, aux = split(objective(d))
-        if not value.requires_grad:
-            raise not_differentiable()
-        (grad,) = torch.autograd.grad(value.sum(), d)
-    return value.detach(), None if aux is None else aux.detach(), grad
 
 
 def validate(

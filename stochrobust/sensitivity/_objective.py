@@ -33,7 +33,8 @@ from stochrobust._guard import check_input_rank, stage
 from stochrobust._seeds import tree_cat, tree_leaves
 from stochrobust.estimator import Estimator, Seeds, as_estimator
 from stochrobust.metrics.wasserstein import optimal_assignment
-from stochrobust.sensitivity._ascent import check_box, gradient_of, not_differentiable
+from stochrobust.sensitivity._ascent import check_box
+from stochrobust.sensitivity._gradient import gradient_of, not_differentiable
 from stochrobust.sensitivity.projections import check_ball
 from stochrobust.sensitivity.protocol import default_solver
 from stochrobust.sensitivity.solvers import Solver, check_solver_type

@@ -41,8 +41,8 @@ from stochrobust._checks import (
     check_tensor,
 )
 from stochrobust.estimator import Estimator, as_estimator
-from stochrobust.sensitivity._ascent import gradient_of
 from stochrobust.sensitivity._batches import iter_batches
+from stochrobust.sensitivity._gradient import gradient_of
 from stochrobust.sensitivity._objective import SameSeedObjective, check_output, prepare
 from stochrobust.sensitivity.projections import check_ball
 from stochrobust.sensitivity.solvers import Solver
