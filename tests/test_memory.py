@@ -41,14 +41,19 @@ def test_sampler_is_the_unrolled_loop() -> None:
     for t in range(6):  # the definition, written out
         x = sampler.step(x, y, z[:, t], t)
     torch.testing.assert_close(sampler(y, z), x, rtol=0, atol=0)
+    started = IterativeSampler(sampler.step, 6, (1, 4, 4), init=lambda y: 1 - y).eval()
+    x = 1 - y
+    for t in range(6):
+        x = sampler.step(x, y, z[:, t], t)
+    torch.testing.assert_close(started(y, z), x, rtol=0, atol=0)
 
 
 def test_checkpointed_gradient_equals_plain_and_saves_fewer_tensors() -> None:
     y = torch.rand(2, 1, 4, 4, dtype=torch.float64)
     z = torch.randn(2, 6, 1, 4, 4, dtype=torch.float64)
     grads, saved = [], []
-    for ck in (False, True):
-        sampler = _sampler(ck).eval()
+    for checkpoint in (False, True):
+        sampler = _sampler(checkpoint).eval()
         x = y.clone().requires_grad_(True)
         storages: dict[int, int] = {}
 
@@ -70,7 +75,9 @@ def test_attack_on_sampler_checkpointed_and_chunked_matches_plain() -> None:
     for ck, mb in ((False, None), (True, 3)):
         net = _sampler(ck).train()  # attacks run in eval mode; the caller's mode comes back
         g = torch.Generator().manual_seed(0)
-        res = sensitivity_at(net.estimator(mb), y, 0.3, n_seeds=4, solver=PGD(steps=2), generator=g)
+        res = sensitivity_at(
+            net.estimator(max_batch=mb), y, 0.3, n_seeds=4, solver=PGD(steps=2), generator=g
+        )
         assert net.training and net.step.training
         values.append(res.value)
     torch.testing.assert_close(values[1], values[0], rtol=1e-12, atol=1e-12)
@@ -118,6 +125,8 @@ def test_auto_max_batch_with_mocked_cuda(monkeypatch) -> None:
     # 150 MB per row; half of 6 GB: 20 rows; B·K = 4·16 = 64 rows.
     assert auto_max_batch(est, torch.zeros(4, 3), 16) == 20
     assert auto_max_batch(est, torch.zeros(4, 3), 4) == 16  # capped by B·K
+    assert auto_max_batch(est, torch.zeros(4, 3), 16, probe_rows=1) == 10  # 300 MB per row
+    assert auto_max_batch(est, torch.zeros(4, 3), 16, fraction=1.0) == 40
     assert net.training and all(p.requires_grad and p.grad is None for p in net.parameters())
 
 
