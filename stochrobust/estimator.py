@@ -35,7 +35,7 @@ from stochrobust._checks import (
 )
 from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust._guard import guard, run_model
-from stochrobust._seeds import Seeds, draw, tree_leaves, tree_map
+from stochrobust._seeds import Seeds, draw, seed_dims, tree_leaves, tree_map
 
 __all__ = ["Estimator", "Seeds", "as_estimator"]
 
@@ -70,7 +70,9 @@ class Estimator:
             ``y`` is the ``(B, ...)`` input, given for its dtype, device and sizes.
         max_batch: at most this many rows of the fused ``(B·n)`` batch go into one model
             call (``None``: all rows in one call). Bounds the activation memory of a single
-            call; with gradients enabled the autograd graph of all chunks is still kept.
+            call. :meth:`forward_seeds` with gradients enabled still keeps the autograd graph
+            of all chunks; the attacks use :meth:`foreach_chunk` instead, which
+            back-propagates chunk by chunk (their gradient memory is that of one chunk).
         eval_mode: evaluate the model in eval mode (default), restoring the caller's mode
             afterwards, on clones of its buffers, so that BatchNorm statistics are never
             updated and dropout is off. Pass ``False`` to keep the caller's mode (and let the
@@ -299,17 +301,7 @@ class Estimator:
             True
         """
         y = check_batch_input(y)
-        leaves = tree_leaves(seeds)
-        if not leaves:
-            raise ShapeError("seeds: expected at least one tensor, got an empty structure")
-        batch = y.shape[0]
-        n = leaves[0].shape[1] if leaves[0].ndim >= 2 else -1
-        for leaf in leaves:
-            if leaf.ndim < 2 or leaf.shape[0] != batch or leaf.shape[1] != n:
-                raise ShapeError(
-                    f"seeds: expected leading dims (B, n) = ({batch}, {n}) matching y, "
-                    f"got {describe(leaf)}"
-                )
+        batch, n = seed_dims(y, seeds)
         with self.guarded("Estimator.forward_seeds"):
             if not self.is_stochastic:
                 out = self._chunked(y, None, batch)
@@ -319,6 +311,67 @@ class Estimator:
             z_flat = tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
             out = self._chunked(y_rep, z_flat, rows)
             return out.reshape(batch, n, *out.shape[1:])
+
+    def foreach_chunk(
+        self, y: torch.Tensor, seeds: Seeds, fn: Callable[[slice, torch.Tensor], None]
+    ) -> None:
+        """Evaluate :meth:`forward_seeds` chunk by chunk, handing each chunk to ``fn``.
+
+        The fused rows ``r = b·n + k`` (input ``b``, seed ``k``) are cut into consecutive
+        chunks of at most ``max_batch`` model rows (all rows when ``max_batch`` is
+        ``None``); for each chunk, in order, ``fn(rows, out)`` receives the slice of flat
+        rows and their outputs ``(rows.stop - rows.start, *out_shape)``. Nothing is kept
+        between chunks: a caller that back-propagates inside ``fn`` (e.g. with
+        :func:`torch.autograd.grad`) frees each chunk's autograd graph before the next
+        model call, so the memory of a gradient is that of one chunk. A deterministic
+        estimator evaluates each input once and hands ``fn`` its ``n`` identical copies.
+
+        Args:
+            y: inputs ``(B, *in_shape)`` (may require grad).
+            seeds: seeds with leading dims ``(B, n)``.
+            fn: called once per chunk with ``(rows, outputs)``.
+
+        Raises:
+            ShapeError: the seeds' leading dims do not match ``(B, n)``.
+            ModelError: the model returns a wrong batch size or not a tensor.
+
+        Shape:
+            - ``y``: ``(B, *in_shape)``; ``seeds``: ``(B, n, ...)``; each ``outputs``:
+              ``(rows, *out_shape)``, the rows ``rows`` of ``forward_seeds(y, seeds)``
+              flattened to ``(B·n, *out_shape)``.
+
+        References:
+            [O23] eq. 6: a sum over seeds and inputs, so its gradient is a sum of
+            per-chunk gradients.
+
+        Examples:
+            >>> est = Estimator(lambda y, z: y * z, seed_shape=(2,), max_batch=4)
+            >>> y, seeds = torch.ones(3, 2), torch.ones(3, 2, 2)
+            >>> est.foreach_chunk(y, seeds, lambda rows, out: print(rows, tuple(out.shape)))
+            slice(0, 4, None) (4, 2)
+            slice(4, 6, None) (2, 2)
+        """
+        y = check_batch_input(y)
+        batch, n = seed_dims(y, seeds)
+        rows = batch * n
+        with self.guarded("Estimator.foreach_chunk"):
+            if not self.is_stochastic:
+                step = self.max_batch or batch
+                for start in range(0, batch, step):
+                    stop = min(start + step, batch)
+                    out = run_model(self.model, y[start:stop], None)
+                    out = out.unsqueeze(1).expand(stop - start, n, *out.shape[1:])
+                    fn(slice(start * n, stop * n), out.reshape(-1, *out.shape[2:]))
+                return
+            step = self.max_batch or rows
+            count = -(-rows // step)
+            flat = tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
+            for j, start in enumerate(range(0, rows, step)):
+                stop = min(start + step, rows)
+                index = torch.arange(start, stop, device=y.device) // n
+                zc = tree_map(_RowSlice(start, stop), flat)
+                label = f", seed chunk {j + 1}/{count}" if count > 1 else ""
+                fn(slice(start, stop), run_model(self.model, y.index_select(0, index), zc, label))
 
     @renamed(n="n_seeds")
     @keyword_only_generator

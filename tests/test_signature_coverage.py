@@ -31,6 +31,7 @@ MODULES = (
     "stochrobust.consistency",
     "stochrobust.estimator",
     "stochrobust.nets",
+    "stochrobust.memory",
 )
 
 SOL = "tests/sensitivity/test_solver_oracles.py"
@@ -39,6 +40,15 @@ SM = "tests/smoothing/test_option_oracles.py"
 OPT = "tests/test_options_oracles.py"
 
 COVERED: dict[str, str] = {
+    # ------------------------------------------------------------------ memory (issue 21)
+    "sensitivity.RobustnessRegularizer.backward.weight": "tests/sensitivity/test_chunked.py::test_regularizer_backward_equals_forward_backward",
+    "sensitivity.RobustnessRegularizer.backward.generator": "tests/sensitivity/test_chunked.py::test_regularizer_backward_equals_forward_backward",
+    "memory.IterativeSampler.__init__.init": "tests/test_memory.py::test_sampler_is_the_unrolled_loop",
+    "memory.IterativeSampler.__init__.checkpoint": "tests/test_memory.py::test_checkpointed_gradient_equals_plain_and_saves_fewer_tensors",
+    "memory.IterativeSampler.estimator.max_batch": "tests/test_memory.py::test_attack_on_sampler_checkpointed_and_chunked_matches_plain",
+    "memory.max_batch_for.fraction": "tests/test_memory.py::test_max_batch_for_arithmetic",
+    "memory.auto_max_batch.fraction": "tests/test_memory.py::test_auto_max_batch_with_mocked_cuda",
+    "memory.auto_max_batch.probe_rows": "tests/test_memory.py::test_auto_max_batch_with_mocked_cuda",
     # ------------------------------------------------------------------ solvers
     "sensitivity.BIM.__init__.steps": f"{SOL}::test_random_start_false_starts_at_zero",
     "sensitivity.BIM.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",

@@ -19,13 +19,16 @@ from stochrobust._checks import (
     check_batch_input,
     check_finite,
     check_int,
+    check_number,
     check_positive,
 )
 from stochrobust._deprecate import _UNSET, keyword_only_generator, renamed_argument
 from stochrobust._guard import guard, stage
+from stochrobust._seeds import tree_leaves, tree_map
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._ascent import check_box
 from stochrobust.sensitivity._objective import (
+    Prepared,
     SameSeedObjective,
     check_solver,
     fused_same_seed_loss,
@@ -38,6 +41,19 @@ from stochrobust.sensitivity.solvers import Solver
 __all__ = ["RobustnessRegularizer"]
 
 REDUCTIONS = ("mean", "sum")
+
+
+def _pair_chunks(batch: int, k: int, max_batch: int | None) -> list[tuple[int, int, int, int]]:
+    """``(b0, b1, k0, k1)`` blocks of pairs, each at most ``max_batch`` model rows (2/pair)."""
+    if max_batch is None:
+        return [(0, batch, 0, k)]
+    pairs = max(1, max_batch // 2)
+    if k >= pairs:
+        return [
+            (b, b + 1, k0, min(k0 + pairs, k)) for b in range(batch) for k0 in range(0, k, pairs)
+        ]
+    per = max(1, pairs // k)
+    return [(b0, min(b0 + per, batch), 0, k) for b0 in range(0, batch, per)]
 
 
 class RobustnessRegularizer(nn.Module):
@@ -235,31 +251,113 @@ class RobustnessRegularizer(nn.Module):
                 skipped calls too (a NaN, a list or a 1-D tensor never passes silently).
             StochRobustTypeError: ``y`` is not a floating-point tensor.
         """
+        found = self._attack(model, y, generator)
+        if found is None:
+            return torch.zeros((), dtype=y.dtype, device=y.device)
+        est, p, delta = found
+        # The loss runs in the caller's mode with trainable parameters, on buffer clones.
+        with guard(est, entry="RobustnessRegularizer", eval_mode=False, freeze=False):
+            with stage("loss pass"):
+                per_sample = fused_same_seed_loss(est, p.y, delta, p.seeds)
+        return (per_sample / self._values_per_sample(p)).mean()
+
+    def _values_per_sample(self, p: Prepared) -> int:
+        """The divisor of the ``"mean"`` reduction: output values per sample (1 for "sum")."""
+        return p.clean[0, 0].numel() if self.reduction == "mean" else 1
+
+    def backward(
+        self,
+        model: Estimator | nn.Module | Callable[..., torch.Tensor],
+        y: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        weight: float = 1.0,
+    ) -> torch.Tensor:
+        """Accumulate ``weight · ∂L_R/∂θ`` into the parameters' ``.grad``, chunk by chunk.
+
+        The memory-bounded form of ``(weight * reg(model, y, generator=generator)).backward()``: the
+        same call count, attack, seeds and ``δ*`` as :meth:`forward`, then the final
+        evaluation ``L_R = (1/(B·K)) Σ_{b,k} ‖G(y_b + δ*_b, z_bk) − G(y_b, z_bk)‖²`` — a sum
+        over the pairs ``(b, k)`` — is cut into chunks of pairs, each chunk's clean and
+        perturbed rows evaluated in one call of at most ``max_batch`` rows (an
+        :class:`~stochrobust.Estimator`'s ``max_batch``; ``None``: one chunk) and
+        back-propagated at once, freeing its graph. The gradients equal those of
+        ``forward(...).backward()`` up to summation order for models whose rows are
+        independent (no BatchNorm in training mode: there each chunk is normalised with its
+        own statistics instead of those of the whole fused batch). Call it next to the
+        main loss's ``backward()``, before ``optimizer.step()``; gradients add up as
+        usual.
+
+        Args:
+            model: as :meth:`forward`.
+            y: the batch of inputs ``(B, *in_shape)``.
+            generator: random generator for the seeds and the attack's random start.
+            weight: the factor of ``L_R`` in the training loss (``λ_R`` of [O23] eq. 8).
+
+        Returns:
+            ``L_R`` (a detached scalar; ``0`` on skipped steps, where nothing accumulates).
+
+        Raises:
+            NonFiniteError, ModelError, ShapeError: as :meth:`forward`.
+            StochRobustTypeError: ``weight`` is not a real number.
+
+        Shape:
+            - ``y``: ``(B, *in_shape)``.
+
+        References:
+            [O23] eqs. 7–8 (``L_GAN + λ_R·L_R``).
+
+        Examples:
+            >>> G = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
+            ...                         torch.nn.Linear(8, 4))
+            >>> reg = RobustnessRegularizer(eps=0.1)
+            >>> value = reg.backward(Estimator(G, max_batch=4), torch.rand(5, 4))
+            >>> G[0].weight.grad is not None and bool(value > 0)
+            True
+        """
+        w = check_number(weight, "weight")
+        found = self._attack(model, y, generator)
+        if found is None:
+            return torch.zeros((), dtype=y.dtype, device=y.device)
+        est, p, delta = found
+        batch, k = tree_leaves(p.seeds)[0].shape[:2]
+        total = torch.zeros((), dtype=p.y.dtype, device=p.y.device)
+        with guard(est, entry="RobustnessRegularizer", eval_mode=False, freeze=False):
+            with stage("loss pass"):
+                for b0, b1, k0, k1 in _pair_chunks(batch, k, est.max_batch):
+                    seeds = tree_map(lambda t, b0=b0, b1=b1, k0=k0, k1=k1: t[b0:b1, k0:k1], p.seeds)
+                    part = fused_same_seed_loss(est, p.y[b0:b1], delta[b0:b1], seeds).sum()
+                    part = part * ((k1 - k0) / (batch * k * self._values_per_sample(p)))
+                    torch.autograd.backward(w * part)
+                    total = total + part.detach()
+        return total
+
+    def _attack(
+        self,
+        model: Estimator | nn.Module | Callable[..., torch.Tensor],
+        y: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> tuple[Estimator, Prepared, torch.Tensor] | None:
+        """Count the call, run the attack; ``None`` on a skipped step or ``eps = 0``."""
         check_batch_input(y, "y")
         check_finite(y, "y")
         if self.training:
             self._calls += 1
             if self._calls % self.every != 0:
-                return torch.zeros((), dtype=y.dtype, device=y.device)
+                return None
         est = model if isinstance(model, Estimator) else Estimator(model, eval_mode=False)
         with prepare(
             est, y, self.eps, self.ball, self.n_seeds, self.solver, generator, self.box,
             entry="RobustnessRegularizer",
         ) as p:  # fmt: skip
             if not p.any_active:
-                return torch.zeros((), dtype=p.y.dtype, device=p.y.device)
+                return None
             objective = SameSeedObjective(est, p.y, p.seeds, p.clean)
             best = p.solver.maximize(
                 objective, p.y, p.eps, ball=p.ball, box=p.box, generator=generator,
                 validate_args=False,
             )  # fmt: skip
-        # The loss runs in the caller's mode with trainable parameters, on buffer clones.
-        with guard(est, entry="RobustnessRegularizer", eval_mode=False, freeze=False):
-            with stage("loss pass"):
-                per_sample = fused_same_seed_loss(est, p.y, best.delta, p.seeds)
-        if self.reduction == "mean":
-            per_sample = per_sample / p.clean[0, 0].numel()
-        return per_sample.mean()
+        return est, p, best.delta
 
     def extra_repr(self) -> str:
         """Configuration shown by ``repr``."""

@@ -148,7 +148,7 @@ def test_fine_tuning_with_the_regulariser_lowers_measured_sensitivity() -> None:
             y = train[torch.randint(0, 256, (32,), generator=gen)]
             loss = (model(y) - torch.sin(4 * y)).pow(2).mean()
             if lam:
-                loss = loss + lam * reg(model, y, gen)
+                loss = loss + lam * reg(model, y, generator=gen)
             opt.zero_grad()
             loss.backward()
             opt.step()
