@@ -179,7 +179,7 @@ class RobustnessAggregator(MetricState):
         Examples:
             >>> agg = RobustnessAggregator(0.5)
             >>> res = agg.attack(lambda y: 2 * y, torch.zeros(3, 2))
-            >>> res.value.tolist(), agg.compute().r_tilde       # eq. 6 = (2 * eps) ** 2
+            >>> [round(v, 6) for v in res.value.tolist()], round(agg.compute().r_tilde, 6)
             ([1.0, 1.0, 1.0], 1.0)
         """
         if self.eps is None:
