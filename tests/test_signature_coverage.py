@@ -131,7 +131,7 @@ COVERED: dict[str, str] = {
     "sensitivity.explore.solver": f"{EXP}::test_consistency_projection_fused_calls_and_model_hygiene",
     "sensitivity.explore.generator": f"{EXP}::test_exploration_is_deterministic_given_the_generator",
     "sensitivity.lipschitz_lower_bound.ball": f"{POPT}::test_lipschitz_ball_shells_and_solver_keep_sigma_max",
-    "sensitivity.lipschitz_lower_bound.shells": f"{POPT}::test_lipschitz_ball_shells_and_solver_keep_sigma_max",
+    "sensitivity.lipschitz_lower_bound.shells": f"{POPT}::test_lipschitz_shells_reach_a_slope_concentrated_near_y",
     "sensitivity.lipschitz_lower_bound.solver": f"{POPT}::test_lipschitz_ball_shells_and_solver_keep_sigma_max",
     "sensitivity.lipschitz_lower_bound.n_seeds": f"{LIP}::test_stochastic_estimator_bound_is_the_seed_rms_ratio",
     "sensitivity.lipschitz_lower_bound.generator": f"{LIP}::test_stochastic_estimator_bound_is_the_seed_rms_ratio",

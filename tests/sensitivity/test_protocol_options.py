@@ -237,3 +237,19 @@ def test_psnr_for_eps_per_sample_chooses_the_pixel_count() -> None:
         want = 20 * math.log10(2.0 * math.sqrt(n) / 0.5)
         got = psnr_for_eps(shape, 0.5, 2.0, per_sample=per_sample)
         assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_lipschitz_shells_reach_a_slope_concentrated_near_y() -> None:
+    # G(t) = t + 10·s·tanh(t/s), s = 1e-3: the ratio 1 + 10·tanh(|δ|/s)/(|δ|/s) decreases in
+    # |δ| from its supremum 11 (δ → 0) to ≈ 1.01 on the sphere of radius eps = 1. Six shells
+    # search down to eps/4⁵ ≈ s, where every point has ratio ≥ 8.7 and the solver converges
+    # to the supremum; one ball of radius 1 leaves its steps too coarse for the 1e-3 spike.
+    s = 1e-3
+    y = torch.zeros(4, 2, dtype=F64)
+    res = lipschitz_lower_bound(
+        lambda t: t + 10 * s * torch.tanh(t / s), y, 1.0, shells=6, generator=gen(0),
+        data_range=None,
+    )  # fmt: skip
+    assert bool((res.values <= 11.0 * (1 + 1e-12)).all())
+    assert bool((res.values >= 11.0 * (1 - 1e-5)).all()), res.values
+    assert float(res.delta_norm.max()) < 4 * s
