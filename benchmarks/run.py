@@ -46,6 +46,7 @@ BENCHMARKS = (
     "ilo_batched",
     "guard_overhead",
     "attack_strength",
+    "memory",
 )
 
 

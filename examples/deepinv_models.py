@@ -111,7 +111,7 @@ def main() -> None:
 
     report: dict[str, dict[str, float]] = {}
     for name, est in (("ArtifactRemoval(DnCNN)", det), ("DDRM", sto)):
-        seeds = est.sample_seeds(y, n_seeds, torch.Generator().manual_seed(4))
+        seeds = est.sample_seeds(y, n_seeds, generator=torch.Generator().manual_seed(4))
         with torch.no_grad():
             samples = est.forward_seeds(y, seeds)
         report[name] = {
@@ -142,7 +142,7 @@ def main() -> None:
 
     import matplotlib.pyplot as plt
 
-    seeds = sto.sample_seeds(y[:1], 4, torch.Generator().manual_seed(5))
+    seeds = sto.sample_seeds(y[:1], 4, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         draws = sto.forward_seeds(y[:1], seeds)[0]
         panels = [test[0], y[0], det(y[:1])[0], *draws]

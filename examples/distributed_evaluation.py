@@ -69,7 +69,7 @@ def evaluate(args: argparse.Namespace, batches: range, sync: bool) -> dict[str, 
     for index in progress(batches, len(batches), "batches") if sync else batches:
         x, y = batch_data(index, args.batch, device)
         g = torch.Generator().manual_seed(20_000 + index)
-        res = sensitivity_at(erratic, y, args.eps, generator=g)
+        res = sensitivity_at(erratic, y, args.eps, generator=g, box=(-1.0, 1.0))
         sens.update(res.value)
         out_psnr.update(res.output_psnr)
         diversity.update(per_pixel_std(posterior.sample(y, 32, generator=g)))

@@ -28,11 +28,12 @@ App. E.2.2). Generator: the non-saturating loss ``softplus(−D(x̂))`` plus
 ``rec·mean|pool4(x̂ − x)|`` — an L1 term on 4×4 block averages only, which gives a
 few-minute training the coarse colours and layout (the GAN loss alone produces noise after
 a few hundred steps) while leaving the detail inside each 4×4 block, where a seed can act,
-to the critic — plus ``λ_R·L_R`` for the robust variants. The library's ``L_R`` is eq. 6,
-a *sum* of squares over the ``d = 3·32·32`` output values; [O23]'s ``λ_R = 500`` only
-balances a GAN loss of order 1 for a per-pixel *mean* (their robust models reach about
-26 dB in eq. 9, i.e. a per-pixel squared change of 0.0025 — a sum of 30 over 64×64×3
-values), so the sum is weighted by ``λ_R = 500 / d``. Adam (0.5, 0.99) as in the paper, but
+to the critic — plus ``λ_R·L_R`` for the robust variants. ``L_R`` is the regulariser's
+default ``reduction="mean"``: eq. 6 divided by the ``d = 3·32·32`` output values. [O23]'s
+``λ_R = 500`` only balances a GAN loss of order 1 for such a per-pixel *mean* (their robust
+models reach about 26 dB in eq. 9, i.e. a per-pixel squared change of 0.0025 — a sum of 30
+over 64×64×3 values), so it is used as is (with ``reduction="sum"`` it would be
+``500 / d``). Adam (0.5, 0.99) as in the paper, but
 with lr 5e-4 instead of 1e-4 for a short training.
 
 Run: ``PYTHONPATH=. python examples/inpainting_real_images.py [--quick] [--out DIR]``.
@@ -75,7 +76,7 @@ class Config:
     lr: float = 5e-4
     rec: float = 5.0
     r1: float = 1.0
-    lam_per_pixel: float = 500.0  # [O23]'s λ_R; the sum-based L_R is weighted by this / d
+    lam_per_pixel: float = 500.0  # [O23]'s λ_R, on the per-pixel mean L_R (reduction="mean")
     ai_psnr: float = 32.9
     n_seeds: int = 10
     n_div: int = 32
@@ -189,7 +190,7 @@ def train(
     net, critic = gan.net.train(), gan.critic.train()
     G = Consistent(net, op)
     est = estimator(net, op, gan.stochastic, eval_mode=False)  # L_R in training mode
-    lam = cfg.lam_per_pixel / (3 * PATCH * PATCH)
+    lam = cfg.lam_per_pixel  # L_R is a per-pixel mean (reduction="mean")
 
     def seeds(y: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         return net.seed_sampler(len(y), y, gen) if gan.stochastic else None
@@ -247,7 +248,7 @@ def evaluate(
     chunks, consistent, exact = [], [], []
     with torch.no_grad():
         for i in range(0, len(y), 32):
-            part = est.sample(y[i : i + 32], cfg.n_div, gen)
+            part = est.sample(y[i : i + 32], cfg.n_div, generator=gen)
             flat = part.flatten(0, 1)
             y_rep = y[i : i + 32].repeat_interleave(cfg.n_div, 0)
             consistent.append(is_consistent(flat, y_rep, op))
@@ -391,7 +392,8 @@ def main() -> None:
             t0 = time.perf_counter()
             gan = new_gan(cfg, stochastic, like=base)
             reg = RobustnessRegularizer(
-                eps, n_seeds=cfg.n_seeds, solver=AdamAscent.paper_natural_images(), every=3
+                eps, n_seeds=cfg.n_seeds, solver=AdamAscent.paper_natural_images(), every=3,
+                reduction="mean",
             ) if robust else None  # fmt: skip
             applied = train(gan, cfg.finetune_steps, train_tiles, op, cfg, gen, reg)
             timings[f"{name}-finetune"] = time.perf_counter() - t0

@@ -167,7 +167,7 @@ def train(
         y = op.A(x)
         if noise_aug:
             aug = noise_augment(y, generator=gen)  # σ = 0.03, 0.03, 0.2, 0.2, 0
-            pred = median_aggregate(model(aug.inputs), aug.group)
+            pred = median_aggregate(model(aug.y), aug.group)
             target = x[aug.group_index]
         else:
             pred, target = model(y), x

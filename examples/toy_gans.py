@@ -133,8 +133,11 @@ def train(
     est = gan.net.estimator(eval_mode=False)
     opt_g = torch.optim.Adam(gan.net.parameters(), lr=s.lr, betas=(0.0, 0.9))
     opt_d = torch.optim.Adam(gan.critic.parameters(), lr=s.lr, betas=(0.0, 0.9))
-    # [O23] App. E.1 preset: K = 50 seeds, 4 Adam steps with lr 1e-4 (1 seed if deterministic)
-    reg = RobustnessRegularizer(s.eps, n_seeds=s.n_seeds, solver=AdamAscent.paper_toy())
+    # [O23] App. E.1 preset: K = 50 seeds, 4 Adam steps with lr 1e-4 (1 seed if deterministic);
+    # reduction="sum" so that the paper's λ_R = 0.1 applies (docs/sensitivity.md, "What λ means")
+    reg = RobustnessRegularizer(
+        s.eps, n_seeds=s.n_seeds, solver=AdamAscent.paper_toy(), reduction="sum"
+    )
     reg_values: list[float] = []
     n = train_x.shape[0]
     for step in range(s.steps):

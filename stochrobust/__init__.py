@@ -101,6 +101,7 @@ _SUBMODULES = (
     "cli",
     "errors",
     "interop",
+    "memory",
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,6 +109,7 @@ if TYPE_CHECKING:  # pragma: no cover
         audit,
         consistency,
         inversion,
+        memory,
         metrics,
         nets,
         sensitivity,

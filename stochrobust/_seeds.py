@@ -13,9 +13,9 @@ from typing import TypeAlias
 
 import torch
 
-from stochrobust._checks import StochRobustTypeError, describe
+from stochrobust._checks import ShapeError, StochRobustTypeError, describe
 
-__all__ = ["Seeds", "draw", "tree_cat", "tree_leaves", "tree_map"]
+__all__ = ["Seeds", "draw", "seed_dims", "tree_cat", "tree_leaves", "tree_map"]
 
 Seeds: TypeAlias = torch.Tensor | Sequence["Seeds"] | Mapping[str, "Seeds"]
 """A seed: a tensor, or a tuple / list / dict of seeds (e.g. one tensor per U-Net level)."""
@@ -74,3 +74,19 @@ def draw(
     """
     where = generator.device if generator is not None else device
     return fn(tuple(shape), generator=generator, dtype=dtype, device=where).to(device)
+
+
+def seed_dims(y: torch.Tensor, seeds: Seeds) -> tuple[int, int]:
+    """``(B, n)`` of ``seeds``, checked against ``y``."""
+    leaves = tree_leaves(seeds)
+    if not leaves:
+        raise ShapeError("seeds: expected at least one tensor, got an empty structure")
+    batch = y.shape[0]
+    n = leaves[0].shape[1] if leaves[0].ndim >= 2 else -1
+    for leaf in leaves:
+        if leaf.ndim < 2 or leaf.shape[0] != batch or leaf.shape[1] != n:
+            raise ShapeError(
+                f"seeds: expected leading dims (B, n) = ({batch}, {n}) matching y, "
+                f"got {describe(leaf)}"
+            )
+    return batch, n

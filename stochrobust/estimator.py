@@ -33,8 +33,9 @@ from stochrobust._checks import (
     check_int,
     describe,
 )
+from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust._guard import guard, run_model
-from stochrobust._seeds import Seeds, draw, tree_leaves, tree_map
+from stochrobust._seeds import Seeds, draw, seed_dims, tree_leaves, tree_map
 
 __all__ = ["Estimator", "Seeds", "as_estimator"]
 
@@ -69,7 +70,9 @@ class Estimator:
             ``y`` is the ``(B, ...)`` input, given for its dtype, device and sizes.
         max_batch: at most this many rows of the fused ``(B·n)`` batch go into one model
             call (``None``: all rows in one call). Bounds the activation memory of a single
-            call; with gradients enabled the autograd graph of all chunks is still kept.
+            call. :meth:`forward_seeds` with gradients enabled still keeps the autograd graph
+            of all chunks; the attacks use :meth:`foreach_chunk` instead, which
+            back-propagates chunk by chunk (their gradient memory is that of one chunk).
         eval_mode: evaluate the model in eval mode (default), restoring the caller's mode
             afterwards, on clones of its buffers, so that BatchNorm statistics are never
             updated and dropout is off. Pass ``False`` to keep the caller's mode (and let the
@@ -168,17 +171,20 @@ class Estimator:
         return f"Estimator({kind}{seed}, max_batch={self.max_batch}, model={self.model!r})"
 
     # ------------------------------------------------------------------ seeds
+    @renamed(n="n_seeds")
+    @keyword_only_generator
     def sample_seeds(
-        self, y: torch.Tensor, n: int, generator: torch.Generator | None = None
+        self, y: torch.Tensor, n_seeds: int, *, generator: torch.Generator | None = None
     ) -> Seeds:
-        """Draw ``n`` seeds per input.
+        """Draw ``n = n_seeds`` seeds per input.
 
         Args:
             y: input batch; gives the batch size ``B``, dtype and device.
-            n: number of seeds per input (``≥ 1``).
-            generator: random generator; the same generator state gives the same seeds.
-                A generator on another device than ``y`` is allowed: the draw happens on
-                the generator's device and is moved to ``y``'s.
+            n_seeds: number of seeds per input (``≥ 1``; ``n=``: deprecated 0.1 spelling).
+            generator: random generator, keyword-only (positional: deprecated 0.1 use);
+                ``None`` draws from torch's global generator. The same generator state gives
+                the same seeds. A generator on another device than ``y`` is allowed: the
+                draw happens on the generator's device and is moved to ``y``'s.
 
         Returns:
             Seeds with leading dims ``(B, n)``. For a deterministic estimator: an empty
@@ -196,7 +202,7 @@ class Estimator:
             torch.Size([2, 4, 3])
         """
         y = check_batch_input(y)
-        n = check_int(n, "n", minimum=1)
+        n = check_int(n_seeds, "n_seeds", minimum=1)
         check_generator(generator)
         batch = y.shape[0]
         if not self.is_stochastic:
@@ -295,17 +301,7 @@ class Estimator:
             True
         """
         y = check_batch_input(y)
-        leaves = tree_leaves(seeds)
-        if not leaves:
-            raise ShapeError("seeds: expected at least one tensor, got an empty structure")
-        batch = y.shape[0]
-        n = leaves[0].shape[1] if leaves[0].ndim >= 2 else -1
-        for leaf in leaves:
-            if leaf.ndim < 2 or leaf.shape[0] != batch or leaf.shape[1] != n:
-                raise ShapeError(
-                    f"seeds: expected leading dims (B, n) = ({batch}, {n}) matching y, "
-                    f"got {describe(leaf)}"
-                )
+        batch, n = seed_dims(y, seeds)
         with self.guarded("Estimator.forward_seeds"):
             if not self.is_stochastic:
                 out = self._chunked(y, None, batch)
@@ -316,15 +312,79 @@ class Estimator:
             out = self._chunked(y_rep, z_flat, rows)
             return out.reshape(batch, n, *out.shape[1:])
 
+    def foreach_chunk(
+        self, y: torch.Tensor, seeds: Seeds, fn: Callable[[slice, torch.Tensor], None]
+    ) -> None:
+        """Evaluate :meth:`forward_seeds` chunk by chunk, handing each chunk to ``fn``.
+
+        The fused rows ``r = b·n + k`` (input ``b``, seed ``k``) are cut into consecutive
+        chunks of at most ``max_batch`` model rows (all rows when ``max_batch`` is
+        ``None``); for each chunk, in order, ``fn(rows, out)`` receives the slice of flat
+        rows and their outputs ``(rows.stop - rows.start, *out_shape)``. Nothing is kept
+        between chunks: a caller that back-propagates inside ``fn`` (e.g. with
+        :func:`torch.autograd.grad`) frees each chunk's autograd graph before the next
+        model call, so the memory of a gradient is that of one chunk. A deterministic
+        estimator evaluates each input once and hands ``fn`` its ``n`` identical copies.
+
+        Args:
+            y: inputs ``(B, *in_shape)`` (may require grad).
+            seeds: seeds with leading dims ``(B, n)``.
+            fn: called once per chunk with ``(rows, outputs)``.
+
+        Raises:
+            ShapeError: the seeds' leading dims do not match ``(B, n)``.
+            ModelError: the model returns a wrong batch size or not a tensor.
+
+        Shape:
+            - ``y``: ``(B, *in_shape)``; ``seeds``: ``(B, n, ...)``; each ``outputs``:
+              ``(rows, *out_shape)``, the rows ``rows`` of ``forward_seeds(y, seeds)``
+              flattened to ``(B·n, *out_shape)``.
+
+        References:
+            [O23] eq. 6: a sum over seeds and inputs, so its gradient is a sum of
+            per-chunk gradients.
+
+        Examples:
+            >>> est = Estimator(lambda y, z: y * z, seed_shape=(2,), max_batch=4)
+            >>> y, seeds = torch.ones(3, 2), torch.ones(3, 2, 2)
+            >>> est.foreach_chunk(y, seeds, lambda rows, out: print(rows, tuple(out.shape)))
+            slice(0, 4, None) (4, 2)
+            slice(4, 6, None) (2, 2)
+        """
+        y = check_batch_input(y)
+        batch, n = seed_dims(y, seeds)
+        rows = batch * n
+        with self.guarded("Estimator.foreach_chunk"):
+            if not self.is_stochastic:
+                step = self.max_batch or batch
+                for start in range(0, batch, step):
+                    stop = min(start + step, batch)
+                    out = run_model(self.model, y[start:stop], None)
+                    out = out.unsqueeze(1).expand(stop - start, n, *out.shape[1:])
+                    fn(slice(start * n, stop * n), out.reshape(-1, *out.shape[2:]))
+                return
+            step = self.max_batch or rows
+            count = -(-rows // step)
+            flat = tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
+            for j, start in enumerate(range(0, rows, step)):
+                stop = min(start + step, rows)
+                index = torch.arange(start, stop, device=y.device) // n
+                zc = tree_map(_RowSlice(start, stop), flat)
+                label = f", seed chunk {j + 1}/{count}" if count > 1 else ""
+                fn(slice(start, stop), run_model(self.model, y.index_select(0, index), zc, label))
+
+    @renamed(n="n_seeds")
+    @keyword_only_generator
     def sample(
-        self, y: torch.Tensor, n: int, generator: torch.Generator | None = None
+        self, y: torch.Tensor, n_seeds: int, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Draw ``n`` outputs per input: :meth:`sample_seeds` then :meth:`forward_seeds`.
+        """Draw ``n = n_seeds`` outputs per input: :meth:`sample_seeds`, :meth:`forward_seeds`.
 
         Args:
             y: inputs ``(B, *in_shape)``.
-            n: samples per input.
-            generator: random generator for the seeds.
+            n_seeds: outputs (seeds) per input (``n=``: deprecated 0.1 spelling).
+            generator: random generator for the seeds, keyword-only (positional: deprecated
+                0.1 use); ``None`` draws from torch's global generator.
 
         Returns:
             ``(B, n, *out_shape)`` samples of ``p(x̂ | y)``.
@@ -340,7 +400,7 @@ class Estimator:
         """
         check_finite(check_batch_input(y), "y")
         with self.guarded("Estimator.sample"):
-            return self.forward_seeds(y, self.sample_seeds(y, n, generator))
+            return self.forward_seeds(y, self.sample_seeds(y, n_seeds, generator=generator))
 
     def guarded(
         self,

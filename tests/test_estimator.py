@@ -176,7 +176,7 @@ def test_generator_reproducibility() -> None:
 def test_seeds_follow_input_dtype_and_are_standard_normal() -> None:
     est = Estimator(lambda y, z: y, seed_shape=(1000,))
     z = est.sample_seeds(
-        torch.zeros(2, 1, dtype=torch.float64), 50, torch.Generator().manual_seed(0)
+        torch.zeros(2, 1, dtype=torch.float64), 50, generator=torch.Generator().manual_seed(0)
     )
     assert z.dtype == torch.float64
     assert abs(float(z.mean())) < 0.01 and abs(float(z.std()) - 1) < 0.01
@@ -269,9 +269,9 @@ def test_bad_call_inputs() -> None:
         est.sample(torch.zeros(3, 2, dtype=torch.long), 2)
     with pytest.raises(ShapeError, match="y: expected a non-empty batch"):
         est.sample(torch.zeros(0, 2), 2)
-    with pytest.raises(RangeError, match="n: expected an integer >= 1"):
+    with pytest.raises(RangeError, match="n_seeds: expected an integer >= 1"):
         est.sample(y, 0)
-    with pytest.raises(StochRobustTypeError, match="n: expected an integer"):
+    with pytest.raises(StochRobustTypeError, match="n_seeds: expected an integer"):
         est.sample(y, 2.5)  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match=r"seeds: expected leading dims \(B, n\) = \(3, 4\)"):
         est.forward_seeds(y, torch.zeros(2, 4, 2))

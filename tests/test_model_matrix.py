@@ -127,7 +127,7 @@ ENTRIES: dict[str, tuple[Callable[[object, torch.Tensor], object], bool]] = {
     ),
     "dataset_per_pixel_std": (
         lambda g, y: dataset_per_pixel_std(
-            g if isinstance(g, sr.Estimator) and g.is_stochastic else sr.Estimator(g), y, n=2
+            g if isinstance(g, sr.Estimator) and g.is_stochastic else sr.Estimator(g), y, n_seeds=2
         ),
         False,
     ),

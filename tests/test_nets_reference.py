@@ -117,8 +117,10 @@ def test_estimator_seed_sampler_draws_one_standard_normal_seed_per_level() -> No
     for got, want in zip(z, expected, strict=True):
         assert torch.equal(got, want)
     est = net.estimator()
-    samples = est.forward_seeds(y, est.sample_seeds(y, 4, torch.Generator().manual_seed(5)))
-    zs = est.sample_seeds(y, 4, torch.Generator().manual_seed(5))
+    samples = est.forward_seeds(
+        y, est.sample_seeds(y, 4, generator=torch.Generator().manual_seed(5))
+    )
+    zs = est.sample_seeds(y, 4, generator=torch.Generator().manual_seed(5))
     assert isinstance(zs, tuple)
     with torch.no_grad():
         for k in range(4):

@@ -51,12 +51,15 @@ def test_regularizer_ball_box_and_generator() -> None:
     with torch.no_grad():
         model.weight.copy_(torch.diag(a))
     y = torch.full((4, 3), 0.5, dtype=F64)
-    reg = RobustnessRegularizer(0.3, solver=PGD(), **{BALL_KW: "linf"}).eval()
+    reg = RobustnessRegularizer(0.3, solver=PGD(), reduction="sum", **{BALL_KW: "linf"}).eval()
     loss = reg(model, y, gen(1))
     assert math.isclose(float(loss.detach()), 0.09 * float(a.pow(2).sum()), rel_tol=1e-9)
     assert torch.equal(loss, reg(model, y, gen(1)))
     boxed = RobustnessRegularizer(0.8, solver=PGD(), box=(0.0, 1.0), **{BALL_KW: "linf"})
-    assert math.isclose(float(boxed.eval()(model, y, gen(1)).detach()), 0.25 * 14.0, rel_tol=1e-9)
+    # the default reduction "mean" divides eq. 6 by the 3 output values
+    assert math.isclose(
+        float(boxed.eval()(model, y, gen(1)).detach()), 0.25 * 14.0 / 3, rel_tol=1e-9
+    )
 
 
 def test_regularizer_paper_toy_radius() -> None:
@@ -80,9 +83,9 @@ def test_noise_augment_levels_are_the_sigmas() -> None:
     x = torch.rand(3, 2, 4, generator=gen(4), dtype=F64)
     aug = noise_augment(x, sigmas=(0.5, 0.0, 0.1), generator=gen(5))
     noise = torch.randn((9, 2, 4), generator=gen(5), dtype=F64)
-    torch.testing.assert_close(aug.inputs[:3], x + 0.5 * noise[:3], rtol=1e-12, atol=1e-12)
-    assert torch.equal(aug.inputs[3:6], x)
-    torch.testing.assert_close(aug.inputs[6:], x + 0.1 * noise[6:], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(aug.y[:3], x + 0.5 * noise[:3], rtol=1e-12, atol=1e-12)
+    assert torch.equal(aug.y[3:6], x)
+    torch.testing.assert_close(aug.y[6:], x + 0.1 * noise[6:], rtol=1e-12, atol=1e-12)
     assert aug.sigma.tolist() == [0.5] * 3 + [0.0] * 3 + [0.1] * 3
 
 
@@ -92,7 +95,7 @@ def test_dataset_std_unbiased_flag_is_bessels_factor() -> None:
     dataset means are in that ratio; the biased one equals the per-batch recomputation."""
     est = Estimator(lambda y, z: torch.tanh(y) + 0.3 * z * y, seed_shape=(1, 3, 3))
     ys = torch.rand(5, 1, 3, 3, generator=gen(6), dtype=F64)
-    kw = dict(n=4, batch_size=2)
+    kw = dict(n_seeds=4, batch_size=2)
     biased = dataset_per_pixel_std(est, ys, unbiased=False, generator=gen(7), **kw)
     unbiased = dataset_per_pixel_std(est, ys, unbiased=True, generator=gen(7), **kw)
     assert math.isclose(float(unbiased / biased), math.sqrt(4 / 3), rel_tol=1e-12)
@@ -152,7 +155,7 @@ def test_unet_estimator_eval_mode_false_uses_batch_statistics() -> None:
     net = UNet(in_channels=1, out_channels=1, s=2, depth=1).double().train()
     y = torch.rand(4, 1, 4, 4, generator=gen(12), dtype=F64)
     train_est, eval_est = net.estimator(eval_mode=False), net.estimator(eval_mode=True)
-    z = train_est.sample_seeds(y, 2, gen(13))
+    z = train_est.sample_seeds(y, 2, generator=gen(13))
     with torch.no_grad():
         got = train_est.forward_seeds(y, z)
         ref = net(y.repeat_interleave(2, 0), tuple(t.flatten(0, 1) for t in z))

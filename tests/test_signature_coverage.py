@@ -31,6 +31,7 @@ MODULES = (
     "stochrobust.consistency",
     "stochrobust.estimator",
     "stochrobust.nets",
+    "stochrobust.memory",
 )
 
 SOL = "tests/sensitivity/test_solver_oracles.py"
@@ -46,6 +47,15 @@ DC = "tests/metrics/test_density_coverage.py"
 JNT = "tests/metrics/test_joint.py"
 
 COVERED: dict[str, str] = {
+    # ------------------------------------------------------------------ memory (issue 21)
+    "sensitivity.RobustnessRegularizer.backward.weight": "tests/sensitivity/test_chunked.py::test_regularizer_backward_equals_forward_backward",
+    "sensitivity.RobustnessRegularizer.backward.generator": "tests/sensitivity/test_chunked.py::test_regularizer_backward_equals_forward_backward",
+    "memory.IterativeSampler.__init__.init": "tests/test_memory.py::test_sampler_is_the_unrolled_loop",
+    "memory.IterativeSampler.__init__.checkpoint": "tests/test_memory.py::test_checkpointed_gradient_equals_plain_and_saves_fewer_tensors",
+    "memory.IterativeSampler.estimator.max_batch": "tests/test_memory.py::test_attack_on_sampler_checkpointed_and_chunked_matches_plain",
+    "memory.max_batch_for.fraction": "tests/test_memory.py::test_max_batch_for_arithmetic",
+    "memory.auto_max_batch.fraction": "tests/test_memory.py::test_auto_max_batch_with_mocked_cuda",
+    "memory.auto_max_batch.probe_rows": "tests/test_memory.py::test_auto_max_batch_with_mocked_cuda",
     # ------------------------------------------------------------------ solvers
     "sensitivity.BIM.__init__.steps": f"{SOL}::test_random_start_false_starts_at_zero",
     "sensitivity.BIM.__init__.restarts": f"{SOL}::test_restarts_keep_the_best_run_and_help_on_multimodal_problems",
@@ -92,6 +102,7 @@ COVERED: dict[str, str] = {
     "sensitivity.make_solver.restarts": f"{PROT}::test_make_solver",
     "sensitivity.default_solver.budget": f"{POPT}::test_default_solver_budget_spends_that_budget",
     "sensitivity.Diagnostics.from_history.tol": f"{POPT}::test_diagnostics_tol_is_the_agreement_tolerance",
+    "sensitivity.Problem.start.generator": f"{POPT}::test_problem_start_random_false_is_zero_and_finish_takes_start_values",
     "sensitivity.Problem.start.random": f"{POPT}::test_problem_start_random_false_is_zero_and_finish_takes_start_values",
     "sensitivity.Problem.finish.start_values": f"{POPT}::test_problem_start_random_false_is_zero_and_finish_takes_start_values",
     "sensitivity.Solver.maximize.validate_args": f"{POPT}::test_validate_args_false_gives_the_validated_result",
@@ -143,6 +154,18 @@ COVERED: dict[str, str] = {
     "sensitivity.RobustnessRegularizer.__init__.every": "tests/sensitivity/test_regularizer.py::test_every_third_call_applies_and_skipped_calls_do_not_touch_the_model",
     "sensitivity.RobustnessRegularizer.__init__.ball": f"{OPT}::test_regularizer_ball_box_and_generator",
     "sensitivity.RobustnessRegularizer.__init__.box": f"{OPT}::test_regularizer_ball_box_and_generator",
+    "sensitivity.RobustnessRegularizer.__init__.reduction": "tests/sensitivity/test_regularizer.py::test_mean_reduction_divides_eq6_by_the_output_size",
+    "sensitivity.RobustnessAggregator.__init__.eps": "tests/sensitivity/test_aggregate.py::test_eps_zero_and_varying_radii",
+    "sensitivity.RobustnessAggregator.__init__.ball": "tests/sensitivity/test_aggregate.py::test_errors_name_the_argument",
+    "sensitivity.RobustnessAggregator.__init__.n_seeds": "tests/sensitivity/test_aggregate.py::test_report_equals_the_textbook_statistics_of_the_values",
+    "sensitivity.RobustnessAggregator.__init__.solver": "tests/sensitivity/test_aggregate.py::test_linear_model_closed_form",
+    "sensitivity.RobustnessAggregator.__init__.generator": "tests/sensitivity/test_aggregate.py::test_attack_path_equals_results_added_by_hand",
+    "sensitivity.RobustnessAggregator.__init__.box": "tests/sensitivity/test_aggregate.py::test_attack_path_equals_results_added_by_hand",
+    "sensitivity.RobustnessAggregator.__init__.data_range": "tests/sensitivity/test_aggregate.py::test_data_range_and_warn_options",
+    "sensitivity.RobustnessAggregator.__init__.warn": "tests/sensitivity/test_aggregate.py::test_data_range_and_warn_options",
+    "sensitivity.RobustnessAggregator.__init__.confidence": "tests/sensitivity/test_aggregate.py::test_errors_name_the_argument",
+    "sensitivity.RobustnessReport.__init__.total_evaluations": "tests/sensitivity/test_aggregate.py::test_diagnostics_are_carried_totals_and_fractions",
+    "sensitivity.RobustnessAggregator.update.y": "tests/sensitivity/test_aggregate.py::test_linear_model_closed_form",
     "sensitivity.RobustnessRegularizer.paper_toy.eps": f"{OPT}::test_regularizer_paper_toy_radius",
     "sensitivity.RobustnessRegularizer.reset.step_count": "tests/sensitivity/test_regularizer.py::test_every_third_call_applies_and_skipped_calls_do_not_touch_the_model",
     "sensitivity.RobustnessRegularizer.forward.generator": f"{OPT}::test_regularizer_ball_box_and_generator",
@@ -218,7 +241,7 @@ COVERED: dict[str, str] = {
     "metrics.joint_perceptual_index_sliced.n_projections": f"{JNT}::test_sliced_index_of_a_shift_matches_its_expectation",
     "metrics.joint_perceptual_index_sliced.squared": f"{JNT}::test_sliced_index_of_a_shift_matches_its_expectation",
     "metrics.joint_perceptual_index_sliced.generator": f"{JNT}::test_sliced_is_deterministic_differentiable_and_validated",
-    "metrics.dataset_per_pixel_std.n": "tests/metrics/test_diversity.py::test_dataset_std_matches_the_noise_level",
+    "metrics.dataset_per_pixel_std.n_seeds": "tests/metrics/test_diversity.py::test_dataset_std_matches_the_noise_level",
     "metrics.dataset_per_pixel_std.batch_size": "tests/metrics/test_diversity.py::test_dataset_std_equals_per_batch_computation",
     "metrics.dataset_per_pixel_std.generator": "tests/metrics/test_diversity.py::test_dataset_std_equals_per_batch_computation",
     "metrics.dataset_per_pixel_std.unbiased": f"{OPT}::test_dataset_std_unbiased_flag_is_bessels_factor",
@@ -312,6 +335,8 @@ NOT_RESULT_CHANGING: dict[str, str] = {
     **{f"metrics.{cls}.__init__.group": _GROUP for cls in _STATES},
     **{f"metrics.{cls}.__init__.sync_on_compute": _SYNC for cls in _STATES},
     "metrics.MetricState.sync.group": _GROUP,
+    "sensitivity.RobustnessAggregator.__init__.group": _GROUP,
+    "sensitivity.RobustnessAggregator.__init__.sync_on_compute": _SYNC,
     "metrics.sharded_prdc.group": _GROUP,
     "sensitivity.w2_sensitivity_at.data_range": _RANGE_CHECK,
     "sensitivity.local_lipschitz.data_range": _RANGE_CHECK,

@@ -102,7 +102,7 @@ def _worst_rows(
     idx = torch.tensor(order, device=y.device)
     yk = y[idx]
     dk = rep.delta[idx].to(device=y.device, dtype=y.dtype)
-    seeds = est.sample_seeds(yk, rep.n_seeds, generator)
+    seeds = est.sample_seeds(yk, rep.n_seeds, generator=generator)
     diff = est.forward_seeds(yk + dk, seeds) - est.forward_seeds(yk, seeds)  # (k, n, C, H, W)
     first = est.forward_seeds(yk, _first(seeds))[:, 0]
     moved = est.forward_seeds(yk + dk, _first(seeds))[:, 0]

@@ -15,50 +15,27 @@ References:
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import torch
 
 from stochrobust._checks import check_batch, check_int, check_model_input, check_positive
+from stochrobust._deprecate import renamed
 from stochrobust._guard import stage
 from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.metrics.diversity import per_pixel_std
+from stochrobust.sensitivity.aggregate import RobustnessAggregator
 from stochrobust.sensitivity.protocol import default_solver
-from stochrobust.sensitivity.sensitivity import sensitivity_at
+from stochrobust.sensitivity.report import RobustnessReport
 from stochrobust.sensitivity.solvers import Solver
 from stochrobust.testing._report import worst_ai_psnr
 
 __all__ = ["AuditReport", "run_audit"]
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _renamed(**old_to_new: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Accept 0.1 keyword spellings for one release, with a DeprecationWarning."""
-
-    def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-        @functools.wraps(fn)
-        def inner(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            for old, new in old_to_new.items():
-                if old in kwargs:
-                    warnings.warn(
-                        f"{fn.__name__}: {old}= is deprecated, use {new}=",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
-                    kwargs[new] = kwargs.pop(old)
-            return fn(*args, **kwargs)
-
-        return inner
-
-    return wrap
 
 
 def _f(v: float) -> float | str:
@@ -71,11 +48,10 @@ class AuditReport:
     """Per-input and aggregate robustness figures of one model (see :func:`run_audit`).
 
     Attributes:
-        value: ``(N,)`` eq. 6 value (squared; eq. 2 squared for a deterministic model).
-        root: ``(N,)`` its square root (eq. 2 for a deterministic model).
+        robustness: the aggregate of eqs. 3, 7 and 9 over the inputs, with the per-input
+            tensors (:class:`~stochrobust.sensitivity.RobustnessAggregator`'s report, the
+            same as :func:`~stochrobust.sensitivity.robustness` gives).
         delta: ``(N, *input_shape)`` the maximiser found for each input (CPU).
-        output_psnr: ``(N,)`` eq. 9 PSNR in dB (``inf``: the outputs did not move).
-        input_psnr: ``(N,)`` AI-PSNR ``PSNR(y + δ, y)`` at the maximiser.
         lipschitz: ``(N,)`` Lipschitz lower bound ``root / ‖δ‖₂``.
         diversity: ``(N,)`` mean per-pixel std over ``n_diversity_seeds`` samples, or
             ``None`` for a deterministic model.
@@ -96,11 +72,8 @@ class AuditReport:
         ([0.2, 0.2, 0.2], 2.0)
     """
 
-    value: torch.Tensor
-    root: torch.Tensor
+    robustness: RobustnessReport
     delta: torch.Tensor
-    output_psnr: torch.Tensor
-    input_psnr: torch.Tensor
     lipschitz: torch.Tensor
     diversity: torch.Tensor | None
     eps: float
@@ -112,6 +85,26 @@ class AuditReport:
     names: list[str]
     input_shape: tuple[int, ...]
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def value(self) -> torch.Tensor:
+        """``(N,)`` eq. 6 value (squared; eq. 2 squared for a deterministic model)."""
+        return self.robustness.values
+
+    @property
+    def root(self) -> torch.Tensor:
+        """``(N,)`` the square root of :attr:`value` (eq. 2 for a deterministic model)."""
+        return self.robustness.roots
+
+    @property
+    def output_psnr(self) -> torch.Tensor:
+        """``(N,)`` eq. 9 PSNR in dB (``inf``: the outputs did not move)."""
+        return self.robustness.output_psnr
+
+    @property
+    def input_psnr(self) -> torch.Tensor:
+        """``(N,)`` AI-PSNR ``PSNR(y + δ, y)`` at the maximiser."""
+        return self.robustness.input_psnr
 
     @property
     def norm(self) -> torch.Tensor:
@@ -133,14 +126,14 @@ class AuditReport:
             >>> round(rep.aggregate()["sqrt_r_tilde"], 4)    # [O23] Table 3: 3 * eps
             0.3
         """
+        rob = self.robustness
         v = self.value.double()
-        r_tilde = float(v.mean())
         worst = int(v.argmax())
         return {
-            "r_tilde": r_tilde,
-            "sqrt_r_tilde": math.sqrt(max(r_tilde, 0.0)),
-            "mean_root": float(self.root.double().mean()),
-            "mean_output_psnr": float(self.output_psnr.double().mean()),
+            "r_tilde": rob.r_tilde,
+            "sqrt_r_tilde": rob.sqrt_r_tilde,
+            "mean_root": rob.r,
+            "mean_output_psnr": rob.mean_output_psnr,
             "max_value": float(v[worst]),
             "argmax_value": worst,
             "min_input_psnr": float(self.input_psnr.double().min()),
@@ -293,12 +286,17 @@ class AuditReport:
 
 
 def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator | None) -> None:
-    """One forward pass on the first input; a crash of the model is a ModelError."""
+    """One forward pass on the first input; a crash of the model is a ModelError.
+
+    Its seed comes from a generator of its own (on ``generator``'s device), so the caller's
+    generator drives the attacks exactly as in :func:`~stochrobust.sensitivity.robustness`.
+    """
+    own = torch.Generator(device=y.device if generator is None else generator.device)
     with stage("probe on the first input"), torch.no_grad():
-        est.sample(y[:1], 1, generator=generator)
+        est.sample(y[:1], 1, generator=own.manual_seed(0))
 
 
-@_renamed(inputs="y", model_or_estimator="estimator", norm="ball",
+@renamed(inputs="y", model_or_estimator="estimator", norm="ball",
           diversity_samples="n_diversity_seeds")  # fmt: skip
 def run_audit(
     estimator: Estimator | Callable[..., torch.Tensor],
@@ -317,9 +315,12 @@ def run_audit(
 ) -> AuditReport:
     """Audit a model's robustness at the inputs ``y`` (the engine of ``stochrobust audit``).
 
-    For each chunk of ``batch_size`` inputs: one attack
-    (:func:`~stochrobust.sensitivity.sensitivity_at`) and, for a stochastic estimator,
-    ``n_diversity_seeds`` fused samples for :func:`~stochrobust.metrics.per_pixel_std`.
+    For each chunk of ``batch_size`` inputs one attack
+    (:func:`~stochrobust.sensitivity.sensitivity_at`), aggregated by
+    :class:`~stochrobust.sensitivity.RobustnessAggregator` — so the same inputs, chunks and
+    generator state give the figures of :func:`~stochrobust.sensitivity.robustness` — and
+    then, for a stochastic estimator, ``n_diversity_seeds`` fused samples per input for
+    :func:`~stochrobust.metrics.per_pixel_std`.
     The Lipschitz lower bound is taken at the attack's maximiser ``δ`` —
     ``sqrt(eq. 6) / ‖δ‖₂``, what :func:`~stochrobust.sensitivity.local_lipschitz` returns
     for that ``δ`` — so no second attack is run. The 0.1 keywords ``inputs``, ``norm`` and
@@ -372,35 +373,33 @@ def run_audit(
     label = list(names) if names is not None else [str(i) for i in range(y.shape[0])]
     if len(label) != y.shape[0]:
         raise ShapeError(f"names: expected {y.shape[0]} names, got {len(label)}")
+    agg = RobustnessAggregator(
+        e, ball=ball, n_seeds=n_seeds, solver=used, generator=generator, box=box,
+        data_range=data_range,
+    )  # fmt: skip
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("x", "l", "d")}
     with est.guarded("run_audit", freeze=True, eval_mode=True, arg="estimator"):
         _probe(est, y, generator)
-        parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("v", "r", "x", "o", "i", "l", "d")}
-        n_used = 1
         for start in range(0, y.shape[0], chunk):
             part = y[start : start + chunk]
-            res = sensitivity_at(
-                est, part, e, ball=ball, n_seeds=n_seeds, solver=used, generator=generator,
-                box=box, data_range=data_range,
-            )  # fmt: skip
-            n_used = res.n_seeds
+            res = agg.attack(est, part)
             step = res.delta.flatten(1).norm(dim=1)
-            parts["v"].append(res.value)
-            parts["r"].append(res.root)
             parts["x"].append(res.delta)
-            parts["o"].append(res.output_psnr)
-            parts["i"].append(res.input_psnr)
             parts["l"].append(res.root / step.clamp_min(torch.finfo(step.dtype).tiny))
-            if est.is_stochastic:
-                with torch.no_grad():
-                    parts["d"].append(per_pixel_std(est.sample(part, n_div, generator=generator)))
+        if est.is_stochastic:  # after every attack, so that they draw as robustness() does
+            with torch.no_grad():
+                for start in range(0, y.shape[0], chunk):
+                    draws = est.sample(y[start : start + chunk], n_div, generator=generator)
+                    parts["d"].append(per_pixel_std(draws))
     shape = tuple(int(s) for s in y.shape[1:])
 
     def cat(key: str) -> torch.Tensor:
         return torch.cat(parts[key]).detach().cpu()
 
+    rob = agg.value()  # this process's inputs (no collective)
     return AuditReport(
-        value=cat("v"), root=cat("r"), delta=cat("x"), output_psnr=cat("o"),
-        input_psnr=cat("i"), lipschitz=cat("l"), diversity=cat("d") if parts["d"] else None,
-        eps=e, ai_psnr=worst_ai_psnr(shape, e, ball, data_range), ball=ball, n_seeds=n_used,
+        robustness=rob, delta=cat("x"), lipschitz=cat("l"),
+        diversity=cat("d") if parts["d"] else None, eps=e,
+        ai_psnr=worst_ai_psnr(shape, e, ball, data_range), ball=ball, n_seeds=rob.n_seeds,
         solver=repr(used), stochastic=est.is_stochastic, names=label, input_shape=shape,
     )  # fmt: skip

@@ -39,6 +39,7 @@ from stochrobust._checks import (
     check_number,
     describe,
 )
+from stochrobust._deprecate import keyword_only_generator
 from stochrobust.consistency._cg import DEFAULT_MAX_ITER, normal_solve
 from stochrobust.consistency.base import LinearOperator
 
@@ -73,7 +74,8 @@ class PartialCirculant(LinearOperator):
     Args:
         shape: the image shape ``(C, H, W)``.
         m: the number of measurements, ``1 ≤ m ≤ C·H·W``.
-        generator: random generator for the signs and ``g``.
+        generator: random generator for the signs and ``g``, keyword-only (positional:
+            deprecated 0.1 use); ``None`` draws from torch's global generator.
         tol: relative residual tolerance of the solves (``None``: ``1e-12`` in float64,
             ``≈1.2e-6`` in float32).
         max_iter: maximum number of conjugate-gradient iterations per solve.
@@ -106,12 +108,13 @@ class PartialCirculant(LinearOperator):
     signs: torch.Tensor
     g: torch.Tensor
 
+    @keyword_only_generator
     def __init__(
         self,
         shape: Sequence[int],
         m: int,
-        generator: torch.Generator | None = None,
         *,
+        generator: torch.Generator | None = None,
         tol: float | None = None,
         max_iter: int = DEFAULT_MAX_ITER,
     ) -> None:

@@ -235,7 +235,7 @@ class Colorization(LinearOperator):
         >>> x = torch.tensor([0.0, 0.3, 0.9]).reshape(1, 3, 1, 1)
         >>> op.A(x).flatten()
         tensor([0.4000])
-        >>> op.A_pinv(torch.full((1, 1, 1, 1), 0.5)).flatten().tolist()
+        >>> [round(v, 6) for v in op.A_pinv(torch.full((1, 1, 1, 1), 0.5)).flatten().tolist()]
         [0.5, 0.5, 0.5]
     """
 

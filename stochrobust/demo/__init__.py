@@ -10,7 +10,9 @@ primitives:
 - robustness: the same-seed sensitivity ``r̃(y)`` of [O23] eq. 6 (squared; for a
   deterministic estimator it is the square of eq. 2) at ``ε = 1e-3``, with ``y + δ`` kept in
   ``[−1, 1]``, averaged over inputs (that mean is ``R̃``, eq. 7) —
-  :func:`stochrobust.sensitivity.sensitivity_at`.
+  :func:`stochrobust.demo.demo_robustness` (an attack by
+  :func:`stochrobust.sensitivity.sensitivity_at`, aggregated by
+  :class:`stochrobust.sensitivity.RobustnessAggregator`).
 
 It writes ``results.json`` and two PNG figures to the output folder and returns a report
 whose table and conclusion the CLI prints. Expected ([O23] §4–5 and Fig. 3; docs: toy.md):
@@ -21,7 +23,7 @@ References:
     [O23] §4 (Fig. 3), §5 (eqs. 6–7), App. D.
 """
 
-from stochrobust.demo.evaluate import DemoConfig, EstimatorResult, evaluate
+from stochrobust.demo.evaluate import DemoConfig, EstimatorResult, demo_robustness, evaluate
 from stochrobust.demo.report import DEFAULT_OUT, DemoReport, conclusion, format_table, run_demo
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "DemoReport",
     "EstimatorResult",
     "conclusion",
+    "demo_robustness",
     "evaluate",
     "format_table",
     "run_demo",

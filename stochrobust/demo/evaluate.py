@@ -24,9 +24,16 @@ from stochrobust.toy.data import sample_disk
 from stochrobust.toy.estimators import disk_posterior_estimator, sine_disk_estimator
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stochrobust.sensitivity import Solver
+    from stochrobust.sensitivity import RobustnessReport, Solver
 
-__all__ = ["DemoConfig", "EstimatorResult", "demo_estimators", "demo_solver", "evaluate"]
+__all__ = [
+    "DemoConfig",
+    "EstimatorResult",
+    "demo_estimators",
+    "demo_robustness",
+    "demo_solver",
+    "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,56 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return m, math.sqrt(var)
 
 
+def demo_robustness(
+    estimator: Estimator,
+    y: torch.Tensor,
+    config: DemoConfig,
+    *,
+    generator: torch.Generator | None = None,
+) -> RobustnessReport:
+    """The demo's eq. 6 / eq. 7 measurement of one estimator at the inputs ``y``.
+
+    One attack of every input on the L2 ball of radius ``config.eps`` with ``y + δ`` kept in
+    ``[−1, 1]``, ``config.n_seeds`` seeds and :func:`demo_solver`, aggregated by
+    :class:`~stochrobust.sensitivity.RobustnessAggregator` (the aggregate of
+    :func:`~stochrobust.sensitivity.robustness` and ``stochrobust audit``).
+
+    Args:
+        estimator: one of :func:`demo_estimators`' estimators (or any 1-D-input estimator).
+        y: the inputs ``(N, 1)`` in ``[−1, 1]``.
+        config: gives ``eps``, ``n_seeds`` and ``restarts``.
+        generator: random generator of the attack; ``None`` uses torch's global one.
+
+    Returns:
+        The :class:`~stochrobust.sensitivity.RobustnessReport` (``r_tilde`` is ``R̃``).
+
+    Raises:
+        RangeError, ShapeError, NonFiniteError, ModelError: as
+            :func:`~stochrobust.sensitivity.sensitivity_at`.
+
+    Shape:
+        - ``y``: ``(N, 1)``; report tensors ``(N,)``.
+
+    References:
+        [O23] eqs. 6–7, §4 (the disk toy problem).
+
+    Examples:
+        >>> from stochrobust.toy import sine_disk_estimator
+        >>> rep = demo_robustness(sine_disk_estimator(1.0), torch.zeros(3, 1), DemoConfig(),
+        ...                       generator=torch.Generator().manual_seed(0))
+        >>> rep.n_samples, rep.sqrt_r_tilde > 1e-3    # the output moves more than eps
+        (3, True)
+    """
+    from stochrobust.sensitivity import RobustnessAggregator
+
+    agg = RobustnessAggregator(
+        config.eps, n_seeds=config.n_seeds, solver=demo_solver(config.restarts),
+        generator=generator, box=(-1.0, 1.0),
+    )  # fmt: skip
+    agg.update(estimator, y)
+    return agg.compute()
+
+
 def _evaluate_one(
     name: str,
     alpha: float | None,
@@ -197,7 +254,6 @@ def _evaluate_one(
     device: torch.device,
 ) -> EstimatorResult:
     from stochrobust.metrics import precision_recall
-    from stochrobust.sensitivity import sensitivity_at
 
     start = time.perf_counter()
     precisions, recalls = [], []
@@ -209,19 +265,9 @@ def _evaluate_one(
         precisions.append(float(p))
         recalls.append(float(r))
     _, y = sample_disk(config.n_inputs, generator=gen, device=device)
-    res = sensitivity_at(
-        est,
-        y,
-        config.eps,
-        n_seeds=config.n_seeds,
-        solver=demo_solver(config.restarts),
-        generator=gen,
-        box=(-1.0, 1.0),
-    )
-    values = res.value.detach().double()
+    rep = demo_robustness(est, y, config, generator=gen)
     pm, ps = _mean_std(precisions)
     rm, rs = _mean_std(recalls)
-    sens = float(values.mean())
     return EstimatorResult(
         name=name,
         alpha=alpha,
@@ -230,9 +276,9 @@ def _evaluate_one(
         recall=rm,
         precision_std=ps,
         recall_std=rs,
-        sensitivity=sens,
-        sensitivity_sqrt=math.sqrt(sens),
-        sensitivity_median=float(values.median()),
+        sensitivity=rep.r_tilde,
+        sensitivity_sqrt=rep.sqrt_r_tilde,
+        sensitivity_median=float(rep.values.double().median()),
         eps=config.eps,
         seconds=time.perf_counter() - start,
     )

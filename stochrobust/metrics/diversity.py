@@ -29,6 +29,7 @@ from stochrobust._checks import (
     check_int,
     check_tensor,
 )
+from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust.estimator import Estimator, as_estimator
 
 __all__ = ["dataset_per_pixel_std", "per_pixel_std"]
@@ -85,17 +86,20 @@ def per_pixel_std(samples: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
     return _std(t, unbiased)
 
 
+@renamed(inputs="y", n="n_seeds")
+@keyword_only_generator
 def dataset_per_pixel_std(
     estimator: Estimator | Callable[..., torch.Tensor],
-    inputs: torch.Tensor,
-    n: int = 32,
+    y: torch.Tensor,
+    n_seeds: int = 32,
     batch_size: int = 16,
+    *,
     generator: torch.Generator | None = None,
     unbiased: bool = True,
 ) -> torch.Tensor:
     """Mean per-pixel standard deviation of an estimator's outputs over a set of inputs.
 
-    For each input, ``n`` outputs are drawn with :meth:`Estimator.sample` (one fused model
+    For each input, ``n = n_seeds`` outputs are drawn with :meth:`Estimator.sample` (one fused model
     call per chunk, no loop over samples) under ``torch.no_grad()``; the value is the mean
     over the inputs of :func:`per_pixel_std`. Inputs are processed ``batch_size`` at a time,
     so at most ``batch_size · n`` outputs are held at once. A raw model is wrapped as a
@@ -103,24 +107,27 @@ def dataset_per_pixel_std(
 
     Args:
         estimator: an :class:`~stochrobust.Estimator` (or a model ``G(y)``).
-        inputs: measurements ``(N, *in_shape)``.
-        n: samples per input, ``≥ 2`` ([O23]: 32).
+        y: measurements ``(N, *in_shape)`` (``inputs=``: deprecated 0.1 spelling).
+        n_seeds: outputs (seeds) per input, ``≥ 2`` ([O23]: 32; ``n=``: deprecated 0.1
+            spelling).
         batch_size: inputs per :meth:`Estimator.sample` call.
-        generator: random generator for the seeds; the same state gives the same result.
+        generator: random generator for the seeds, keyword-only (positional: deprecated 0.1
+            use); ``None`` draws from torch's global generator. The same state gives the
+            same result.
         unbiased: divide by ``n − 1`` (default) instead of ``n``.
 
     Returns:
         A 0-d float64 tensor on the outputs' device.
 
     Raises:
-        ShapeError: ``inputs`` is empty.
-        NonFiniteError: NaN or Inf in ``inputs``.
+        ShapeError: ``y`` is empty.
+        NonFiniteError: NaN or Inf in ``y``.
         ModelError: the estimator returns NaN or Inf.
-        RangeError: ``n < 2`` or ``batch_size < 1``.
+        RangeError: ``n_seeds < 2`` or ``batch_size < 1``.
         StochRobustTypeError: a wrong argument type.
 
     Shape:
-        - ``inputs``: ``(N, *in_shape)``; output: ``()``.
+        - ``y``: ``(N, *in_shape)``; output: ``()``.
 
     References:
         [O23] §6.1.1, Table 2 (32 samples per input).
@@ -129,12 +136,12 @@ def dataset_per_pixel_std(
         >>> est = Estimator(lambda y, z: y + 0.1 * z, seed_shape=(1, 8, 8))
         >>> ys = torch.zeros(6, 1, 8, 8)
         >>> gen = torch.Generator().manual_seed(0)
-        >>> round(float(dataset_per_pixel_std(est, ys, n=32, generator=gen)), 1)
+        >>> round(float(dataset_per_pixel_std(est, ys, n_seeds=32, generator=gen)), 1)
         0.1
     """
     est = as_estimator(estimator)
-    ys = check_batch(inputs, "inputs")
-    nn_ = check_int(n, "n", minimum=2)
+    ys = check_batch(y, "y")
+    nn_ = check_int(n_seeds, "n_seeds", minimum=2)
     bs = check_int(batch_size, "batch_size", minimum=1)
     check_generator(generator)
     parts = []

@@ -8,7 +8,8 @@
   :class:`Diagnostics` on every result (:mod:`~stochrobust.sensitivity.diagnostics`).
 - Measurements (:mod:`~stochrobust.sensitivity.sensitivity`): :func:`sensitivity_at`
   (eq. 6, eq. 2 squared, eq. 9), :func:`w2_sensitivity_at` (eq. 4), :func:`local_lipschitz`.
-- Data sets (:mod:`~stochrobust.sensitivity.robustness`): :func:`robustness` (eqs. 3, 7, 9).
+- Data sets (:mod:`~stochrobust.sensitivity.robustness`): :func:`robustness` (eqs. 3, 7, 9),
+  streamed and merged by :class:`RobustnessAggregator`.
 - Perception–robustness tradeoff [O24]: :func:`lipschitz_lower_bound`, :func:`explore`.
 - Training (:mod:`~stochrobust.sensitivity.regularizer`): :class:`RobustnessRegularizer`.
 - Budgets (:mod:`~stochrobust.sensitivity.budget`): :func:`eps_for_psnr`,
@@ -20,6 +21,7 @@ from typing import Any
 
 from stochrobust.sensitivity._ascent import Problem
 from stochrobust.sensitivity.adaptive import CW, AdamAscent
+from stochrobust.sensitivity.aggregate import RobustnessAggregator
 from stochrobust.sensitivity.apgd import APGD
 from stochrobust.sensitivity.budget import eps_for_psnr, psnr_for_eps
 from stochrobust.sensitivity.diagnostics import Diagnostics
@@ -43,7 +45,8 @@ from stochrobust.sensitivity.protocol import (
     make_solver,
 )
 from stochrobust.sensitivity.regularizer import RobustnessRegularizer
-from stochrobust.sensitivity.robustness import RobustnessReport, robustness
+from stochrobust.sensitivity.report import RobustnessReport
+from stochrobust.sensitivity.robustness import robustness
 from stochrobust.sensitivity.sensitivity import (
     SensitivityResult,
     W2SensitivityResult,
@@ -70,6 +73,7 @@ __all__ = [
     "Problem",
     "Protocol",
     "RestartSolver",
+    "RobustnessAggregator",
     "RobustnessRegularizer",
     "RobustnessReport",
     "SensitivityResult",

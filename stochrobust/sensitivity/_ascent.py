@@ -27,6 +27,7 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust._seeds import draw
+from stochrobust.sensitivity._gradient import gradient_of
 from stochrobust.sensitivity.diagnostics import Diagnostics
 from stochrobust.sensitivity.projections import check_ball, clip_box, project_ball
 
@@ -152,6 +153,12 @@ class Problem:
     ``torch.where``, no host synchronisation) and builds the
     :class:`~stochrobust.sensitivity.Diagnostics` in :meth:`finish`.
 
+    An objective may also define ``objective.value_and_grad(delta)`` returning
+    ``(values, aux or None, ∇_δ Σ_b values_b)``, detached: :meth:`value_and_grad` then uses
+    it instead of back-propagating through ``objective(delta)`` in one piece. The
+    sensitivity objectives use this to back-propagate chunk by chunk
+    (:meth:`~stochrobust.Estimator.foreach_chunk`) when the estimator has a ``max_batch``.
+
     Args:
         objective: ``objective(delta)`` → ``(B,)`` values, or ``(values, aux)`` with ``aux``
             a tensor with leading dim ``B`` kept for the best iterate.
@@ -169,9 +176,9 @@ class Problem:
     Examples:
         >>> problem = Problem(lambda d: d.pow(2).sum(1), torch.zeros(2, 3),
         ...                   torch.ones(2), "l2", None, True)
-        >>> delta = problem.start(torch.Generator().manual_seed(0))
+        >>> delta = problem.start(generator=torch.Generator().manual_seed(0))
         >>> _ = problem.evaluate(problem.project(2 * delta / delta.norm(dim=1, keepdim=True)))
-        >>> problem.finish().value.tolist()
+        >>> [round(v, 6) for v in problem.finish().value.tolist()]
         [1.0, 1.0]
     """
 
@@ -216,7 +223,9 @@ class Problem:
             out = clip_box(out, self.y, self.box, check=False)
         return out
 
-    def start(self, generator: torch.Generator | None, random: bool = True) -> torch.Tensor:
+    def start(
+        self, *, generator: torch.Generator | None = None, random: bool = True
+    ) -> torch.Tensor:
         """Begin a new independent start; return its point (uniform in the ball, or zeros).
 
         Args:
@@ -265,22 +274,19 @@ class Problem:
             ModelError: the objective does not require grad.
             ShapeError: the objective returns the wrong shape.
         """
-        d = delta.detach().requires_grad_(True)
-        with torch.enable_grad():
-            value, aux = self._split(self.objective(d))
-            if not value.requires_grad:
-                raise ModelError(
-                    "objective: expected values that depend differentiably on delta, got a "
-                    "result that does not require grad (the model must be differentiable in "
-                    "its input: no torch.no_grad, .detach() or non-torch operations on y)"
-                )
-            (grad,) = torch.autograd.grad(value.sum(), d)
+        own = getattr(self.objective, "value_and_grad", None)
+        if callable(own):
+            value, aux, grad = own(delta.detach())
+            self._split((value, aux))
+        else:
+            value, aux, grad = gradient_of(self.objective, delta, self._split)
         value = value.detach()
         aux = None if aux is None else aux.detach()
+        d = delta.detach()
         if self._signal is None:
             self._signal = (grad.flatten(1).ne(0).any(dim=1) & self.active).any()
         self.gradient_evaluations += 1
-        self.record(d.detach(), value, aux)
+        self.record(d, value, aux)
         return value, aux, grad
 
     def evaluate(self, delta: torch.Tensor) -> torch.Tensor:

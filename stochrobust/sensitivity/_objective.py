@@ -30,10 +30,11 @@ from stochrobust._checks import (
     check_positive,
 )
 from stochrobust._guard import check_input_rank, stage
-from stochrobust._seeds import tree_cat
+from stochrobust._seeds import tree_cat, tree_leaves
 from stochrobust.estimator import Estimator, Seeds, as_estimator
 from stochrobust.metrics.wasserstein import optimal_assignment
 from stochrobust.sensitivity._ascent import check_box
+from stochrobust.sensitivity._gradient import gradient_of, not_differentiable
 from stochrobust.sensitivity.projections import check_ball
 from stochrobust.sensitivity.protocol import default_solver
 from stochrobust.sensitivity.solvers import Solver, check_solver_type
@@ -150,11 +151,60 @@ def prepare(
         if bool((e > 0).any()):
             _check_precision(yt, e, n)
         with stage("clean pass"), torch.no_grad():
-            seeds = est.sample_seeds(yt, k_eff, g)
+            seeds = est.sample_seeds(yt, k_eff, generator=g)
             clean = est.forward_seeds(yt, seeds)
         check_output(clean, "at y")
         with stage("perturbed pass"):
             yield Prepared(est, yt, e, n, b, s, k_eff, seeds, clean, bool((e > 0).any()), r)
+
+
+def is_chunked(est: Estimator, seeds: Seeds) -> bool:
+    """Whether a gradient through ``est`` goes chunk by chunk (``max_batch`` < model rows)."""
+    if est.max_batch is None:
+        return False
+    leaf = tree_leaves(seeds)[0]
+    rows = leaf.shape[0] * (leaf.shape[1] if est.is_stochastic else 1)
+    return rows > est.max_batch
+
+
+def matched_cost(
+    est: Estimator, y: torch.Tensor, delta: torch.Tensor, seeds: Seeds, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``E_k ‖G(y + δ, z_k) − target_k‖²`` per sample and its δ-gradient, chunk by chunk.
+
+    The value is a sum over the fused rows, so each chunk's term is back-propagated into a
+    δ-gradient accumulator with :func:`torch.autograd.grad` and its graph freed before the
+    next chunk (:meth:`~stochrobust.Estimator.foreach_chunk`): the gradient memory is that
+    of one chunk, the result that of the one-shot gradient up to summation order.
+
+    Returns:
+        ``(values (B,), outputs (B, K, ...), grad (B, *in_shape))``, detached.
+    """
+    batch, k = target.shape[:2]
+    flat = target.reshape(batch * k, *target.shape[2:])
+    d = delta.detach().requires_grad_(True)
+    value = torch.zeros(batch, dtype=target.dtype, device=target.device)
+    grad = torch.zeros_like(d)
+    outs: list[torch.Tensor] = []
+
+    def consume(rows: slice, out: torch.Tensor) -> None:
+        if out.shape[1:] != flat.shape[1:]:
+            raise ModelError(
+                f"model: expected an output of shape {tuple(flat.shape[1:])} per sample "
+                f"at y + delta (as at y), got {tuple(out.shape[1:])}"
+            )
+        term = (out - flat[rows]).pow(2).flatten(1).sum(1)
+        if not term.requires_grad:
+            raise not_differentiable()
+        (g,) = torch.autograd.grad(term.sum() / k, d)
+        grad.add_(g)
+        index = torch.arange(rows.start, rows.stop, device=value.device) // k
+        value.index_add_(0, index, term.detach())
+        outs.append(out.detach())
+
+    with torch.enable_grad():
+        est.foreach_chunk(y + d, seeds, consume)
+    return value / k, torch.cat(outs).reshape(target.shape), grad
 
 
 class SameSeedObjective:
@@ -162,10 +212,13 @@ class SameSeedObjective:
 
     Returns ``(values (B,), perturbed outputs (B, K, ...))``; the outputs are the solver's
     ``aux`` so that eq. 9 can be computed at the best ``δ`` without another forward pass.
+    With a ``max_batch`` below ``B·K`` its :meth:`value_and_grad` back-propagates chunk by
+    chunk (:func:`matched_cost`).
     """
 
     def __init__(self, est: Estimator, y: torch.Tensor, seeds: Seeds, clean: torch.Tensor):
         self.est, self.y, self.seeds, self.clean = est, y, seeds, clean
+        self.chunked = is_chunked(est, seeds)
 
     def __call__(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.est.forward_seeds(self.y + delta, self.seeds)
@@ -177,28 +230,65 @@ class SameSeedObjective:
         value = (out - self.clean).pow(2).flatten(2).sum(-1).mean(-1)
         return value, out
 
+    def value_and_grad(
+        self, delta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Values, perturbed outputs and ``∇_δ Σ_b values_b`` (chunked with ``max_batch``)."""
+        if not self.chunked:
+            return gradient_of(self, delta)
+        value, out, grad = matched_cost(self.est, self.y, delta, self.seeds, self.clean)
+        return value, out, grad
+
 
 class W2Objective:
     """``δ ↦ W₂²({G(y, z_k)}, {G(y + δ, z'_k)})`` per sample, exact assignment ([O23] eq. 4).
 
     The optimal matching is found on the detached outputs (host, SciPy); the matched cost is
     then differentiable in ``δ`` (envelope theorem). ``seeds`` are ``z'``.
+
+    Chunked (``max_batch`` below ``B·K``): the assignment couples the seeds, so the outputs
+    at ``y + δ`` are first computed without gradient (one pass, chunked, no graph) and the
+    assignment is solved on them; the matched cost
+    ``(1/K) Σ_j ‖G(y + δ, z'_j) − G(y, z_{π⁻¹(j)})‖²`` is then a sum over the perturbed
+    rows ``j`` and is back-propagated chunk by chunk (:func:`matched_cost`) — a second
+    forward pass, with the gradient memory of one chunk.
     """
 
     def __init__(self, est: Estimator, y: torch.Tensor, seeds: Seeds, clean: torch.Tensor):
         self.est, self.y, self.seeds = est, y, seeds
-        self.clean_flat = clean.flatten(2)
+        self.clean_flat, self.clean_shape = clean.flatten(2), clean.shape
+        self.chunked = is_chunked(est, seeds)
 
-    def __call__(self, delta: torch.Tensor) -> torch.Tensor:
+    def _perturbed(self, delta: torch.Tensor) -> torch.Tensor:
         out = self.est.forward_seeds(self.y + delta, self.seeds).flatten(2)
         if out.shape != self.clean_flat.shape:
             raise ModelError(
                 f"model: expected {self.clean_flat.shape[2]} output values per sample at "
                 f"y + delta (as at y), got {out.shape[2]}"
             )
+        return out
+
+    def __call__(self, delta: torch.Tensor) -> torch.Tensor:
+        out = self._perturbed(delta)
         perm = optimal_assignment(self.clean_flat, out.detach())
         matched = torch.gather(out, 1, perm.unsqueeze(-1).expand(-1, -1, out.shape[2]))
         return (self.clean_flat - matched).pow(2).sum(-1).mean(-1)
+
+    def value_and_grad(
+        self, delta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Values and ``∇_δ Σ_b values_b``: assignment on detached outputs, cost chunked."""
+        if not self.chunked:
+            return gradient_of(self, delta)
+        with torch.no_grad():
+            out = self._perturbed(delta.detach())
+        perm = optimal_assignment(self.clean_flat, out)
+        inverse = perm.argsort(dim=1)  # perturbed row j is matched to clean row inverse[j]
+        index = inverse.unsqueeze(-1).expand(-1, -1, out.shape[2])
+        target = torch.gather(self.clean_flat, 1, index)
+        shaped = target.reshape(self.clean_shape)
+        value, _, grad = matched_cost(self.est, self.y, delta, self.seeds, shaped)
+        return value, None, grad
 
 
 def fused_same_seed_loss(

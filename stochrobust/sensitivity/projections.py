@@ -30,7 +30,7 @@ from stochrobust._checks import (
     check_same_shape,
     check_tensor,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
+from stochrobust._deprecate import _UNSET, renamed_argument, warn_renamed
 
 __all__ = [
     "BALLS",

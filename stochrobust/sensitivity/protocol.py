@@ -160,7 +160,7 @@ class Protocol(Solver):
         e = max(2 * _MIN_STEPS + _FINAL, scale_count(self.evaluations, factor))
         return replace(self) if e == self.evaluations else replace(self, budget=e)
 
-    def search(self, problem: Problem, generator: torch.Generator | None) -> torch.Tensor:
+    def search(self, problem: Problem, *, generator: torch.Generator | None) -> torch.Tensor:
         """Successive halving over APGD runs (see the module docstring).
 
         Args:
@@ -171,7 +171,7 @@ class Protocol(Solver):
             ``(starts, B)`` the best value each start reached.
         """
         n, steps, extra = self.plan(problem.ball)
-        states = [APGDState.start(problem.start(generator), self.eta) for _ in range(n)]
+        states = [APGDState.start(problem.start(generator=generator), self.eta) for _ in range(n)]
         ids = torch.arange(n, device=problem.y.device).unsqueeze(1).expand(n, problem.y.shape[0])
         values = torch.full((n, problem.y.shape[0]), float("-inf"), dtype=problem.y.dtype,
                             device=problem.y.device)  # fmt: skip

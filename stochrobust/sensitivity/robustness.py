@@ -6,9 +6,7 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,89 +16,15 @@ from stochrobust._checks import (
     check_int,
     check_model_input,
     check_positive,
-    check_probability,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument, warn_renamed
+from stochrobust._deprecate import _UNSET, renamed_argument
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
-from stochrobust.sensitivity.sensitivity import sensitivity_at
+from stochrobust.sensitivity.aggregate import RobustnessAggregator
+from stochrobust.sensitivity.report import RobustnessReport
 from stochrobust.sensitivity.solvers import Solver
 
-__all__ = ["RobustnessReport", "robustness"]
-
-
-@dataclass(repr=False)
-class RobustnessReport:
-    """Result of :func:`robustness`.
-
-    Attributes:
-        r_tilde: ``R̃`` = the mean of the per-sample **squared** sensitivities ([O23] eq. 7;
-            eq. 3 squared-then-averaged for deterministic models).
-        r: the mean of the per-sample norms ``sqrt(r̃(y))`` — eq. 3 for deterministic models.
-        sqrt_r_tilde: ``sqrt(R̃)``, the figure of [O23] Table 3 (``≥ r`` by Jensen).
-        mean_output_psnr: the mean over samples of eq. 9 (dB; ``inf`` if some sample's
-            outputs did not move).
-        ci: the ``confidence`` interval for ``R̃`` (Student-t interval on the mean of the
-            per-sample values: ``mean ± t_{(1+c)/2, n−1}·s/√n``; ``(-inf, inf)`` for one
-            sample).
-        confidence: the level of ``ci``.
-        values: ``(N,)`` per-sample squared sensitivities (CPU).
-        roots: ``(N,)`` their square roots (CPU).
-        output_psnr: ``(N,)`` per-sample eq. 9 (CPU).
-        input_psnr: ``(N,)`` per-sample AI-PSNR ``PSNR(y + δ, y)`` (CPU).
-        eps: the radius.
-        ball: the ball's norm.
-        n_seeds: seeds per sample (1 for deterministic estimators).
-        solver: ``repr`` of the solver.
-        converged: ``(N,)`` bool, per sample, the convergence flag of
-            :class:`~stochrobust.sensitivity.Diagnostics` (CPU).
-        late_gain: ``(N,)`` the relative gain of the last quarter of each search (CPU).
-        evaluations: objective evaluations spent per input (the largest over batches).
-
-    Examples:
-        >>> rep = robustness(lambda y: 3 * y, torch.rand(4, 2), 0.1, progress=False)
-        >>> round(rep.r, 4), round(rep.r_tilde, 4), rep.n_samples
-        (0.3, 0.09, 4)
-    """
-
-    r_tilde: float
-    r: float
-    sqrt_r_tilde: float
-    mean_output_psnr: float
-    ci: tuple[float, float]
-    confidence: float
-    values: torch.Tensor
-    roots: torch.Tensor
-    output_psnr: torch.Tensor
-    input_psnr: torch.Tensor
-    eps: float
-    ball: str
-    n_seeds: int
-    solver: str
-    converged: torch.Tensor
-    late_gain: torch.Tensor
-    evaluations: int
-
-    @property
-    def norms(self) -> torch.Tensor:
-        """Deprecated 0.1 name of :attr:`roots` (warns ``DeprecationWarning``)."""
-        warn_renamed("RobustnessReport.norms", "RobustnessReport.roots")
-        return self.roots
-
-    @property
-    def n_samples(self) -> int:
-        """Number of samples evaluated (``len(values)``)."""
-        return int(self.values.shape[0])
-
-    def __repr__(self) -> str:
-        lo, hi = self.ci
-        return (
-            f"RobustnessReport(n={self.n_samples}, R~={self.r_tilde:.4g} "
-            f"[{self.confidence:.0%} CI {lo:.4g}, {hi:.4g}], sqrt(R~)={self.sqrt_r_tilde:.4g}, "
-            f"R={self.r:.4g}, eq9 PSNR={self.mean_output_psnr:.4g} dB, eps={self.eps:g}, "
-            f"ball={self.ball!r}, n_seeds={self.n_seeds}, converged "
-            f"{int(self.converged.sum())}/{self.n_samples}, {self.evaluations} evaluations/input)"
-        )
+__all__ = ["robustness"]
 
 
 def robustness(
@@ -122,7 +46,10 @@ def robustness(
 ) -> RobustnessReport:
     """Robustness ``R̃ = E_Y[r̃(Y)]`` ([O23] eq. 7) over a data set, with eq. 3 and eq. 9.
 
-    Runs :func:`~stochrobust.sensitivity.sensitivity_at` batch by batch and aggregates.
+    Runs :func:`~stochrobust.sensitivity.sensitivity_at` batch by batch and aggregates
+    with :class:`~stochrobust.sensitivity.RobustnessAggregator` (the aggregate of
+    ``stochrobust audit``, the demo and the testing assertions too; use it directly to
+    stream, merge shards or sync across processes).
     ``data`` is a tensor ``(N, ...)`` (cut into batches of ``batch_size``), or any iterable of
     batches — e.g. a ``torch.utils.data.DataLoader`` — whose items are tensors or
     ``(y, ...)`` tuples/lists, of which the first element is the input (labels, targets and
@@ -173,19 +100,15 @@ def robustness(
     """
     eps_f = check_positive(eps, "eps", allow_zero=True)
     bs = check_int(batch_size, "batch_size", minimum=1)
-    level = check_probability(confidence, "confidence")
     batches, total = iter_batches(data, bs)
+    agg = RobustnessAggregator(
+        eps_f, ball=renamed_argument("norm", norm, "ball", ball, "l2"), n_seeds=n_seeds,
+        solver=solver, generator=generator, box=box, data_range=data_range,
+        confidence=confidence, warn=False,
+    )  # fmt: skip
 
     from tqdm.auto import tqdm
 
-    values: list[torch.Tensor] = []
-    out_psnr: list[torch.Tensor] = []
-    in_psnr: list[torch.Tensor] = []
-    ball = renamed_argument("norm", norm, "ball", ball, "l2")
-    seeds_used, solver_repr = n_seeds, repr(solver)
-    flags: list[torch.Tensor] = []
-    gains: list[torch.Tensor] = []
-    evaluations = 0
     bar = tqdm(batches, total=total, disable=not progress, desc="robustness", unit="batch")
     est = as_estimator(estimator)
     try:
@@ -193,44 +116,12 @@ def robustness(
             for y in bar:
                 yb = y if device is None else y.to(device)
                 check_model_input(yb, "data", data_range if box is None else None)
-                res = sensitivity_at(
-                    est, yb, eps_f, ball=ball, n_seeds=n_seeds, solver=solver,
-                    generator=generator, box=box, data_range=data_range, warn=False,
-                )  # fmt: skip
-                values.append(res.value.detach().cpu())
-                out_psnr.append(res.output_psnr.detach().cpu())
-                in_psnr.append(res.input_psnr.detach().cpu())
-                ball, seeds_used, solver_repr = res.ball, res.n_seeds, res.solver
-                n = res.value.shape[0]
-                diag = res.diagnostics
-                flags.append(diag.converged.cpu() if diag else torch.ones(n, dtype=torch.bool))
-                gains.append(diag.late_gain.cpu() if diag else torch.zeros(n))
-                evaluations = max(evaluations, diag.evaluations if diag else 0)
+                agg.update(est, yb)
     finally:
         bar.close()
-    if not values:
+    if int(agg.count) == 0:
         raise ShapeError("data: expected at least one batch, got an empty iterable")
-    v = torch.cat(values)
-    roots = v.clamp_min(0).sqrt()
-    report = RobustnessReport(
-        r_tilde=float(v.mean()),
-        r=float(roots.mean()),
-        sqrt_r_tilde=math.sqrt(max(float(v.mean()), 0.0)),
-        mean_output_psnr=float(torch.cat(out_psnr).mean()),
-        ci=_t_interval(v, level),
-        confidence=level,
-        values=v,
-        roots=roots,
-        output_psnr=torch.cat(out_psnr),
-        input_psnr=torch.cat(in_psnr),
-        eps=eps_f,
-        ball=ball,
-        n_seeds=seeds_used,
-        solver=solver_repr,
-        converged=torch.cat(flags),
-        late_gain=torch.cat(gains),
-        evaluations=evaluations,
-    )
+    report = agg.value()  # this process's data (no collective)
     if not bool(report.converged.all()):
         import warnings
 
@@ -245,16 +136,3 @@ def robustness(
             stacklevel=2,
         )
     return report
-
-
-def _t_interval(v: torch.Tensor, level: float) -> tuple[float, float]:
-    """Student-t confidence interval for the mean of ``v`` (float64)."""
-    n = v.shape[0]
-    if n < 2:
-        return (-math.inf, math.inf)
-    from scipy.stats import t
-
-    x = v.double()
-    mean = float(x.mean())
-    half = float(t.ppf(0.5 + level / 2, n - 1)) * float(x.std()) / math.sqrt(n)
-    return (mean - half, mean + half)

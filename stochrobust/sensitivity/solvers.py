@@ -64,7 +64,7 @@ from stochrobust._checks import (
     check_int,
     check_positive,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument
+from stochrobust._deprecate import _UNSET, renamed_argument
 from stochrobust.sensitivity._ascent import (
     Ascent,
     Objective,
@@ -225,7 +225,7 @@ class Solver(abc.ABC):
                 f"ball: expected one of {self.balls} for {type(self).__name__}, got {ball!r}"
             )
         problem = Problem(objective, y, eps_t, ball, box, self._random_start)
-        start_values = self.search(problem, generator)
+        start_values = self.search(problem, generator=generator)
         return problem.finish(start_values)
 
     @property
@@ -233,7 +233,7 @@ class Solver(abc.ABC):
         return bool(getattr(self, "random_start", True))
 
     @abc.abstractmethod
-    def search(self, problem: Problem, generator: torch.Generator | None) -> torch.Tensor | None:
+    def search(self, problem: Problem, *, generator: torch.Generator | None) -> torch.Tensor | None:
         """Run the whole search on ``problem`` (every evaluation goes through it).
 
         Args:
@@ -289,7 +289,7 @@ class RestartSolver(Solver):
         self.restarts = check_int(self.restarts, "restarts", minimum=1)
         self.random_start = bool(self.random_start)
 
-    def search(self, problem: Problem, generator: torch.Generator | None) -> torch.Tensor | None:
+    def search(self, problem: Problem, *, generator: torch.Generator | None) -> torch.Tensor | None:
         """Run :attr:`restarts` ascents, each from a fresh start, then :meth:`conclude`.
 
         Args:
@@ -300,7 +300,9 @@ class RestartSolver(Solver):
             ``None`` (the Problem tracks each start).
         """
         for _ in range(self.restarts):
-            last = self.ascend(problem, problem.start(generator, self.random_start))
+            last = self.ascend(
+                problem, problem.start(generator=generator, random=self.random_start)
+            )
             self.conclude(problem, last)
         return None
 

@@ -18,6 +18,7 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ from stochrobust._checks import (
     check_positive,
     describe,
 )
-from stochrobust._deprecate import renamed
+from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust._seeds import draw
 
 __all__ = ["NoiseAugmentation", "median_aggregate", "noise_augment"]
@@ -44,8 +45,9 @@ class NoiseAugmentation:
     """A noise-augmented batch (see :func:`noise_augment`); ``S = len(sigmas)``.
 
     Attributes:
-        inputs: noisy copies ``(S·N, ...)``; rows ``j·N .. j·N + N − 1`` are copy ``j``
-            (noise level ``sigmas[j]``) of the whole batch.
+        y: the noisy model inputs ``(S·N, ...)``; rows ``j·N .. j·N + N − 1`` are copy
+            ``j`` (noise level ``sigmas[j]``) of the whole batch (``inputs``: deprecated 0.1
+            name, warns).
         index: original row of every copy, ``(S·N,)`` (``int64``).
         sigma: noise level of every copy, ``(S·N,)`` in the input dtype.
         group: label of the pair (original row, distinct σ value) of every copy, ``(S·N,)``;
@@ -55,18 +57,30 @@ class NoiseAugmentation:
         group_sigma: σ value of every group, ``(U·N,)``.
     """
 
-    inputs: torch.Tensor
+    y: torch.Tensor
     index: torch.Tensor
     sigma: torch.Tensor
     group: torch.Tensor
     group_index: torch.Tensor
     group_sigma: torch.Tensor
 
+    @property
+    def inputs(self) -> torch.Tensor:
+        """Deprecated 0.1 name of :attr:`y` (warns ``DeprecationWarning``)."""
+        warnings.warn(
+            "NoiseAugmentation.inputs is deprecated since 0.2, use NoiseAugmentation.y",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.y
+
 
 @renamed(x="y")
+@keyword_only_generator
 def noise_augment(
     y: torch.Tensor,
     sigmas: Sequence[float] = (0.03, 0.03, 0.2, 0.2, 0.0),
+    *,
     generator: torch.Generator | None = None,
 ) -> NoiseAugmentation:
     """Duplicate a batch once per σ and add Gaussian noise (the CertSR fine-tuning recipe).
@@ -80,7 +94,8 @@ def noise_augment(
             (``x=``: deprecated 0.1 spelling).
         sigmas: one noise level (``≥ 0``) per copy; the default is [C24] §5's recipe
             (two copies at 0.03, two at 0.2, one clean).
-        generator: random generator for the noise.
+        generator: random generator for the noise, keyword-only (positional: deprecated
+            0.1 use); ``None`` draws from torch's global generator.
 
     Returns:
         A :class:`NoiseAugmentation` with the noisy inputs and the index maps.
@@ -92,7 +107,7 @@ def noise_augment(
         StochRobustTypeError: ``sigmas`` is not a non-empty sequence of numbers.
 
     Shape:
-        - ``y``: ``(N, *)``; ``inputs``: ``(S·N, *)``; ``index``, ``sigma``, ``group``:
+        - ``y``: ``(N, *)``; result ``y``: ``(S·N, *)``; ``index``, ``sigma``, ``group``:
           ``(S·N,)``.
 
     References:
@@ -100,11 +115,11 @@ def noise_augment(
 
     Examples:
         >>> aug = noise_augment(torch.zeros(2, 1, 4, 4), generator=torch.Generator().manual_seed(0))
-        >>> aug.inputs.shape, aug.index.tolist()
+        >>> aug.y.shape, aug.index.tolist()
         (torch.Size([10, 1, 4, 4]), [0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
         >>> aug.group.tolist()
         [0, 1, 0, 1, 2, 3, 2, 3, 4, 5]
-        >>> bool(aug.inputs[8:].eq(0).all())  # the σ = 0 copy is the clean batch
+        >>> bool(aug.y[8:].eq(0).all())  # the σ = 0 copy is the clean batch
         True
     """
     y = check_batch(y, "y")
@@ -122,11 +137,11 @@ def noise_augment(
     )  # fmt: skip
     sigma = torch.tensor(levels, dtype=y.dtype, device=y.device).repeat_interleave(n)
     rep = y.unsqueeze(0).expand(s_count, *y.shape).reshape(s_count * n, *y.shape[1:])
-    inputs = rep + sigma.view(-1, *([1] * (y.ndim - 1))) * noise
+    noisy = rep + sigma.view(-1, *([1] * (y.ndim - 1))) * noise
     rows = torch.arange(n, device=y.device)
     slot = torch.tensor([distinct.index(s) for s in levels], device=y.device)
     return NoiseAugmentation(
-        inputs=inputs,
+        y=noisy,
         index=rows.repeat(s_count),
         sigma=sigma,
         group=(slot.repeat_interleave(n) * n + rows.repeat(s_count)),

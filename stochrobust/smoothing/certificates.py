@@ -31,11 +31,13 @@ from fractions import Fraction
 import numpy as np
 
 from stochrobust._checks import check_int, check_positive, check_probability
+from stochrobust._deprecate import renamed
 
 __all__ = ["certified_indices", "certified_radius", "percentile_index"]
 
 
-def percentile_index(n: int, p: float = 0.5) -> int:
+@renamed(n="n_samples")
+def percentile_index(n_samples: int, p: float = 0.5) -> int:
     """1-based index of the empirical ``p``-percentile among ``n`` sorted samples.
 
     The empirical ``p``-percentile of ``X_1..X_n`` is the order statistic ``X(⌈p·n⌉)``, the
@@ -48,15 +50,15 @@ def percentile_index(n: int, p: float = 0.5) -> int:
     either way. This agrees with ``numpy.quantile(..., method="inverted_cdf")``.
 
     Args:
-        n: number of samples (``≥ 1``).
+        n_samples: number of samples ``n`` (``≥ 1``; ``n=``: deprecated 0.1 spelling).
         p: percentile level in ``(0, 1)``.
 
     Returns:
         The index ``k = ⌈p·n⌉ ∈ {1, …, n}``.
 
     Raises:
-        RangeError: ``n < 1`` or ``p`` outside ``(0, 1)``.
-        StochRobustTypeError: ``n`` is not an integer.
+        RangeError: ``n_samples < 1`` or ``p`` outside ``(0, 1)``.
+        StochRobustTypeError: ``n_samples`` is not an integer.
 
     References:
         [C24] §4.1 (Monte-Carlo estimate of ``q_p``); [Ch20] §4.
@@ -65,7 +67,7 @@ def percentile_index(n: int, p: float = 0.5) -> int:
         >>> percentile_index(21), percentile_index(20), percentile_index(10, 0.1)
         (11, 10, 1)
     """
-    n = check_int(n, "n", minimum=1)
+    n = check_int(n_samples, "n_samples", minimum=1)
     p = check_probability(p, "p")
     return max(1, math.ceil(Fraction(repr(p)) * n))
 
@@ -85,8 +87,9 @@ def _last_tail_index(n: int, r: float, alpha: float) -> int | None:
     return n - 1 if bool(ok.all()) else int(np.argmin(ok)) - 1
 
 
+@renamed(n="n_samples")
 def certified_indices(
-    n: int, eps: float, sigma: float, alpha: float, p: float = 0.5
+    n_samples: int, eps: float, sigma: float, alpha: float, p: float = 0.5
 ) -> tuple[int | None, int | None]:
     """Order-statistic indices ``(k̲, k̄)`` of a certified percentile interval.
 
@@ -102,7 +105,7 @@ def certified_indices(
     lower one ``BinomCDF(k − 1; n, p̲) ≤ α``. All ``k`` are scanned at once (vectorised).
 
     Args:
-        n: number of samples (``≥ 1``).
+        n_samples: number of samples ``n`` (``≥ 1``; ``n=``: deprecated 0.1 spelling).
         eps: L2 radius of the input perturbation (``≥ 0``).
         sigma: standard deviation of the smoothing noise (``> 0``).
         alpha: failure probability of each side, in ``(0, 1)``. For a guarantee that holds
@@ -115,10 +118,10 @@ def certified_indices(
         ``n`` samples — it is never clamped to ``1`` or ``n``).
 
     Raises:
-        RangeError: ``n < 1``, ``eps < 0``, ``sigma ≤ 0``, ``alpha`` or ``p`` outside
+        RangeError: ``n_samples < 1``, ``eps < 0``, ``sigma ≤ 0``, ``alpha`` or ``p`` outside
             ``(0, 1)``.
         NonFiniteError: a non-finite ``eps``, ``sigma``, ``alpha`` or ``p``.
-        StochRobustTypeError: ``n`` is not an integer.
+        StochRobustTypeError: ``n_samples`` is not an integer.
 
     References:
         [C24] Lemma 4.1 (eq. 3); [Ch20] §4 (the order-statistic bounds).
@@ -129,7 +132,7 @@ def certified_indices(
         >>> certified_indices(100, 0.5, 0.25, 1e-3)  # too few samples for either side
         (None, None)
     """
-    n = check_int(n, "n", minimum=1)
+    n = check_int(n_samples, "n_samples", minimum=1)
     eps = check_positive(eps, "eps", allow_zero=True)
     sigma = check_positive(sigma, "sigma")
     alpha = check_probability(alpha, "alpha")
@@ -146,7 +149,8 @@ def certified_indices(
     return lower, upper
 
 
-def certified_radius(n: int, sigma: float, alpha: float, p: float = 0.5) -> float | None:
+@renamed(n="n_samples")
+def certified_radius(n_samples: int, sigma: float, alpha: float, p: float = 0.5) -> float | None:
     """Largest radius ``ε`` for which :func:`certified_indices` gives both indices.
 
     The extreme indices are the last to survive as ``ε`` grows: the upper side exists iff
@@ -162,7 +166,7 @@ def certified_radius(n: int, sigma: float, alpha: float, p: float = 0.5) -> floa
     is lost.
 
     Args:
-        n: number of samples (``≥ 1``).
+        n_samples: number of samples ``n`` (``≥ 1``; ``n=``: deprecated 0.1 spelling).
         sigma: smoothing noise standard deviation (``> 0``).
         alpha: failure probability per side, in ``(0, 1)`` (``alpha / (2·d)`` for a
             simultaneous guarantee over ``d`` coordinates).
@@ -173,8 +177,8 @@ def certified_radius(n: int, sigma: float, alpha: float, p: float = 0.5) -> floa
         with ``n`` samples (e.g. ``n = 1``).
 
     Raises:
-        RangeError: ``n < 1``, ``sigma ≤ 0``, ``alpha`` or ``p`` outside ``(0, 1)``.
-        StochRobustTypeError: ``n`` is not an integer.
+        RangeError: ``n_samples < 1``, ``sigma ≤ 0``, ``alpha`` or ``p`` outside ``(0, 1)``.
+        StochRobustTypeError: ``n_samples`` is not an integer.
 
     References:
         [C24] Lemma 4.1 (eq. 3); [Ch20] §4.
@@ -185,7 +189,7 @@ def certified_radius(n: int, sigma: float, alpha: float, p: float = 0.5) -> floa
         >>> certified_radius(1, 0.25, 1e-3) is None
         True
     """
-    n = check_int(n, "n", minimum=1)
+    n = check_int(n_samples, "n_samples", minimum=1)
     sigma = check_positive(sigma, "sigma")
     alpha = check_probability(alpha, "alpha")
     p = check_probability(p, "p")

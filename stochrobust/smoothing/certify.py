@@ -53,7 +53,7 @@ class SmoothingCertificate:
         lower: ``X(k̲)``, or ``-inf`` where the lower side is not certified, ``(B, *out)``.
         upper: ``X(k̄)``, or ``+inf`` where the upper side is not certified, ``(B, *out)``.
         certified: ``True`` where both sides are certified, ``(B, *out)``.
-        n: samples used per input.
+        n_samples: samples used per input (``n``: deprecated 0.1 name, warns).
         eps: certified L2 radius of input perturbations.
         sigma: smoothing noise standard deviation.
         alpha: requested failure probability.
@@ -73,7 +73,7 @@ class SmoothingCertificate:
     lower: torch.Tensor
     upper: torch.Tensor
     certified: torch.Tensor
-    n: int
+    n_samples: int
     eps: float
     sigma: float
     alpha: float
@@ -83,6 +83,16 @@ class SmoothingCertificate:
     indices: tuple[int | None, int | None]
     box: tuple[float, float] | None
     warnings: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        """Deprecated 0.1 name of :attr:`n_samples` (warns ``DeprecationWarning``)."""
+        warnings.warn(
+            "SmoothingCertificate.n is deprecated since 0.2, use SmoothingCertificate.n_samples",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.n_samples
 
     @property
     def clip(self) -> tuple[float, float] | None:
@@ -227,7 +237,7 @@ def certify_percentile(
         lower=lower,
         upper=upper,
         certified=torch.full(median.shape, both, dtype=torch.bool, device=median.device),
-        n=n,
+        n_samples=n,
         eps=eps,
         sigma=sigma,
         alpha=alpha,

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from stochrobust._checks import check_callable, check_int, check_positive
-from stochrobust._deprecate import renamed
+from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust._guard import guard
 from stochrobust.smoothing.certify import SmoothingCertificate, certify_percentile
 from stochrobust.smoothing.sampling import (
@@ -108,12 +108,14 @@ class MedianSmoothing(nn.Module):
         return guard(self.model, entry=f"MedianSmoothing.{entry}", arg="model", freeze=False)
 
     @renamed(x="y")
-    def forward(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    @keyword_only_generator
+    def forward(self, y: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Monte-Carlo median ``X(⌈n/2⌉)`` of ``model(y + σg)``, per output coordinate.
 
         Args:
             y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
-            generator: random generator for the noise.
+            generator: random generator for the noise, keyword-only (positional:
+                deprecated 0.1 use); ``None`` draws from torch's global generator.
 
         Returns:
             ``(B, *out_shape)``.
@@ -131,10 +133,12 @@ class MedianSmoothing(nn.Module):
             return self.percentile(y, 0.5, generator=generator)
 
     @renamed(x="y")
+    @keyword_only_generator
     def sample(
         self,
         y: torch.Tensor,
         n_samples: int | None = None,
+        *,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """The raw (clamped) samples ``model(y + σg)``, ``(B, n, *out_shape)``.
@@ -142,7 +146,8 @@ class MedianSmoothing(nn.Module):
         Args:
             y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
             n_samples: samples per input (default: the module's ``n_samples``).
-            generator: random generator for the noise.
+            generator: random generator for the noise, keyword-only (positional:
+                deprecated 0.1 use); ``None`` draws from torch's global generator.
 
         Returns:
             ``(B, n, *out_shape)``.
@@ -165,11 +170,13 @@ class MedianSmoothing(nn.Module):
             )
 
     @renamed(x="y")
+    @keyword_only_generator
     def percentile(
         self,
         y: torch.Tensor,
         p: float,
         n_samples: int | None = None,
+        *,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Monte-Carlo ``p``-percentile ``X(⌈p·n⌉)`` of ``model(y + σg)``.
@@ -178,7 +185,8 @@ class MedianSmoothing(nn.Module):
             y: inputs ``(B, ...)`` (``x=``: deprecated 0.1 spelling).
             p: percentile level in ``(0, 1)``.
             n_samples: samples per input (default: the module's ``n_samples``).
-            generator: random generator for the noise.
+            generator: random generator for the noise, keyword-only (positional:
+                deprecated 0.1 use); ``None`` draws from torch's global generator.
 
         Returns:
             ``(B, *out_shape)``.
@@ -206,6 +214,7 @@ class MedianSmoothing(nn.Module):
             )
 
     @renamed(x="y")
+    @keyword_only_generator
     def certify(
         self,
         y: torch.Tensor,
@@ -214,6 +223,7 @@ class MedianSmoothing(nn.Module):
         alpha: float = 1e-3,
         simultaneous: bool = False,
         p: float = 0.5,
+        *,
         generator: torch.Generator | None = None,
     ) -> SmoothingCertificate:
         """Certified bounds on the smoothed median (percentile) for ``‖δ‖₂ < eps``.
@@ -228,7 +238,9 @@ class MedianSmoothing(nn.Module):
             alpha: failure probability in ``(0, 1)``.
             simultaneous: joint guarantee over all output coordinates and both sides.
             p: percentile level (``0.5``: the median).
-            generator: random generator for the certification noise.
+            generator: random generator for the certification noise, keyword-only
+                (positional: deprecated 0.1 use); ``None`` draws from torch's global
+                generator.
 
         Returns:
             A :class:`SmoothingCertificate`.

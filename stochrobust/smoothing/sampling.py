@@ -95,7 +95,7 @@ class _NoiseAndSeeds:
                  device=y.device)  # fmt: skip
         if not self.base.is_stochastic:
             return g
-        seeds = self.base.sample_seeds(y, self.n, generator)
+        seeds = self.base.sample_seeds(y, self.n, generator=generator)
         return g, tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
 
 
@@ -114,7 +114,7 @@ def _sample(
         _Noisy(base, sigma), seed_sampler=_NoiseAndSeeds(base, n), max_batch=max_batch,
         modules=(),
     )  # fmt: skip
-    out = est.forward_seeds(y, est.sample_seeds(y, n, generator))
+    out = est.forward_seeds(y, est.sample_seeds(y, n, generator=generator))
     if not bool(torch.isfinite(out).all()):
         raise NonFiniteError(
             f"model output: expected finite values on the noisy inputs y + sigma*g, got "

@@ -30,9 +30,11 @@ from stochrobust._checks import (
     check_number,
     check_positive,
 )
-from stochrobust._deprecation import _UNSET, renamed_argument
+from stochrobust._deprecate import _UNSET, renamed, renamed_argument
 from stochrobust.estimator import Estimator
+from stochrobust.sensitivity.aggregate import RobustnessAggregator
 from stochrobust.sensitivity.protocol import default_solver
+from stochrobust.sensitivity.report import RobustnessReport
 from stochrobust.sensitivity.sensitivity import SensitivityResult, sensitivity_at
 from stochrobust.sensitivity.solvers import Solver, check_solver_type
 from stochrobust.testing import _report as rp
@@ -69,7 +71,7 @@ def default_generator() -> torch.Generator:
 
 def _measure(
     model: object,
-    inputs: torch.Tensor,
+    y: torch.Tensor,
     eps: float | torch.Tensor,
     *,
     ball: str,
@@ -84,7 +86,7 @@ def _measure(
     """Run the attack; return the result and the configuration lines of a report."""
     if aggregate not in AGGREGATES:
         raise RangeError(f"aggregate: expected one of {AGGREGATES}, got {aggregate!r}")
-    check_model_input(inputs, "inputs", data_range if box is None else None)
+    check_model_input(y, "y", data_range if box is None else None)
     check_generator(generator)
     if solver is not None:
         check_solver_type(solver)
@@ -100,7 +102,7 @@ def _measure(
     )
     res = sensitivity_at(
         model,  # type: ignore[arg-type]
-        inputs,
+        y,
         eps,
         ball=ball,
         n_seeds=n_seeds,
@@ -114,7 +116,7 @@ def _measure(
     factor = current_budget() if budget is None else budget
     budget_note = "" if used == base else f" (scaled from {base!r} by the budget {factor:g})"
     lines = [
-        "  " + rp.eps_line(res.eps, inputs.shape[1:], res.ball, data_range),
+        "  " + rp.eps_line(res.eps, y.shape[1:], res.ball, data_range),
         f"  {seeds}, box = {box}",
         f"  solver = {res.solver}{budget_note}",
         f"  generator: {seed_note}",
@@ -122,6 +124,13 @@ def _measure(
     if res.diagnostics is not None:
         lines.append(f"  attack: {res.diagnostics.summary()}")
     return res, lines
+
+
+def _batch_means(res: SensitivityResult) -> RobustnessReport:
+    """The batch's eq. 7 / eq. 3 / eq. 9 means, by the aggregator of ``robustness``."""
+    agg = RobustnessAggregator()
+    agg.update(res)
+    return agg.value()
 
 
 def _check_bound(max_value: object, max_norm: object) -> tuple[str, float]:
@@ -153,9 +162,10 @@ def _rows(res: SensitivityResult, order: list[int], what: str) -> list[str]:
     ] + rp.more_line(len(order), len(shown), what)  # fmt: skip
 
 
+@renamed(model_or_estimator="estimator", inputs="y")
 def assert_sensitivity_below(
-    model_or_estimator: Model,
-    inputs: torch.Tensor,
+    estimator: Model,
+    y: torch.Tensor,
     eps: float | torch.Tensor,
     max_value: float | None = None,
     *,
@@ -180,8 +190,8 @@ def assert_sensitivity_below(
     perturbation exists).
 
     Args:
-        model_or_estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
-        inputs: the inputs ``y``, ``(B, *in_shape)``.
+        estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
+        y: the inputs, ``(B, *in_shape)``.
         eps: the radius, a number or a ``(B,)`` tensor (see
             :func:`~stochrobust.sensitivity.eps_for_psnr` to derive it from an AI-PSNR).
         max_value: bound on the eq. 6 value (squared).
@@ -215,7 +225,7 @@ def assert_sensitivity_below(
             :func:`~stochrobust.sensitivity.sensitivity_at`.
 
     Shape:
-        - ``inputs``: ``(B, *in_shape)``; result tensors: ``(B,)``.
+        - ``y``: ``(B, *in_shape)``; result tensors: ``(B,)``.
 
     References:
         [O23] eqs. 2, 6, 7 and Table 3 (which reports ``sqrt(R̃)``).
@@ -235,7 +245,7 @@ def assert_sensitivity_below(
     ball = renamed_argument("norm", norm, "ball", ball, "l2")
     kind, bound = _check_bound(max_value, max_norm)
     res, config = _measure(
-        model_or_estimator, inputs, eps, ball=ball, n_seeds=n_seeds, solver=solver,
+        estimator, y, eps, ball=ball, n_seeds=n_seeds, solver=solver,
         generator=generator, box=box, budget=budget, data_range=data_range,
         aggregate=aggregate,
     )  # fmt: skip
@@ -244,7 +254,8 @@ def assert_sensitivity_below(
     above = measured > bound
     order = rp.worst_first(measured, above, largest=True)
     if aggregate == "mean":
-        found = float(measured.double().mean())
+        means = _batch_means(res)
+        found = means.r_tilde if kind == "max_value" else means.r
         if found <= bound:
             return res
         eq = "eq. 7" if kind == "max_value" else "eq. 3 (mean of the norms)"
@@ -270,9 +281,10 @@ def assert_sensitivity_below(
     raise AssertionError("\n".join(lines + config))
 
 
+@renamed(model_or_estimator="estimator", inputs="y")
 def assert_output_psnr_above(
-    model_or_estimator: Model,
-    inputs: torch.Tensor,
+    estimator: Model,
+    y: torch.Tensor,
     eps: float | torch.Tensor,
     min_psnr_db: float,
     *,
@@ -293,8 +305,8 @@ def assert_output_psnr_above(
     robust; ``inf`` where the outputs do not move).
 
     Args:
-        model_or_estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
-        inputs: the inputs ``y``, ``(B, *in_shape)``.
+        estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
+        y: the inputs, ``(B, *in_shape)``.
         eps: the radius, a number or a ``(B,)`` tensor.
         min_psnr_db: the lowest acceptable output PSNR in dB.
         n_seeds: seeds per input (stochastic estimators).
@@ -319,7 +331,7 @@ def assert_output_psnr_above(
             :func:`~stochrobust.sensitivity.sensitivity_at`.
 
     Shape:
-        - ``inputs``: ``(B, *in_shape)``; result tensors: ``(B,)``.
+        - ``y``: ``(B, *in_shape)``; result tensors: ``(B,)``.
 
     References:
         [O23] eq. 9 and §6.1.1.
@@ -334,14 +346,14 @@ def assert_output_psnr_above(
     bound = check_number(min_psnr_db, "min_psnr_db")
     ball = renamed_argument("norm", norm, "ball", ball, "l2")
     res, config = _measure(
-        model_or_estimator, inputs, eps, ball=ball, n_seeds=n_seeds, solver=solver,
+        estimator, y, eps, ball=ball, n_seeds=n_seeds, solver=solver,
         generator=generator, box=box, budget=budget, data_range=data_range,
         aggregate=aggregate,
     )  # fmt: skip
     psnrs = res.output_psnr
     below = psnrs < bound
     if aggregate == "mean":
-        found = float(psnrs.double().mean())
+        found = _batch_means(res).mean_output_psnr
         if found >= bound:
             return res
         head = (

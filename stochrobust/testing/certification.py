@@ -166,7 +166,7 @@ def assert_certified(
         *rows,
         *rp.more_line(len(order), min(len(order), rp.SHOWN), "inputs"),
         f"  eps = {rp.num(cert.eps)} (l2 ball, strict), sigma = {rp.num(cert.sigma)}, "
-        f"n = {cert.n}, alpha = {rp.num(cert.alpha_per_side)} per coordinate and side "
+        f"n = {cert.n_samples}, alpha = {rp.num(cert.alpha_per_side)} per coordinate and side "
         f"(simultaneous={cert.simultaneous}), order statistics (k_low, k_up) = ({k_low}, {k_up})",
         *(f"  not certifiable: {note}" for note in cert.warnings),
     ]

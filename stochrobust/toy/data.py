@@ -75,7 +75,7 @@ def sample_disk(
     the posterior ``X⁽²⁾ | Y = y`` is uniform on ``[−sqrt(1 − y²), sqrt(1 − y²)]``.
 
     Args:
-        n: number of samples (``≥ 1``).
+        n: number of data points (``≥ 1``; the glossary's data-set size).
         generator: random generator (its device is where the draw happens).
         dtype: floating-point dtype (default: ``torch.get_default_dtype()``).
         device: device of the result (default: the generator's, else the CPU).
@@ -171,7 +171,7 @@ def sample_ellipse_ring(
     state fully determines the result.
 
     Args:
-        n: number of samples (``≥ 1``).
+        n: number of data points (``≥ 1``; the glossary's data-set size).
         outer: semi-axes ``(a, b)`` of the outer ellipse.
         inner: semi-axes ``(a', b')`` of the hole, ``a' < a``, ``b' < b``.
         generator: random generator.
@@ -232,7 +232,7 @@ def sample_square(
     """Draw ``X`` uniformly on ``[0, 1]²`` and observe ``Y = X⁽¹⁾``.
 
     Args:
-        n: number of samples (``≥ 1``).
+        n: number of data points (``≥ 1``; the glossary's data-set size).
         generator: random generator.
         dtype: floating-point dtype (default: ``torch.get_default_dtype()``).
         device: device of the result.

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from stochrobust.metrics import (
     frechet_distance,
@@ -44,7 +46,11 @@ def one_process() -> dict[str, list[float]]:
     """The functions of the library on the whole data set (no states involved)."""
     d = dist_worker.data()
     certified = d["certified"]
+    v = d["values"].numpy()
+    ci = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
     return {
+        "robustness": [v.mean(), np.sqrt(v).mean(), -np.log(v).mean(), *ci, len(v)],
+        "robustness_inputs": [*v.tolist(), *(v / 2).tolist()],
         "prdc": [float(v) for v in prdc(d["real"], d["fake"], k=3)],
         "frechet": [float(frechet_distance(d["real"], d["fake"]))],
         "psnr": [float(psnr(d["x"], d["y"]).double().mean())],
@@ -64,9 +70,10 @@ def test_two_ranks_equal_one_process(tmp_path: Path) -> None:
     got = json.loads(out.read_text())
     want = one_process()
     assert got.keys() == want.keys()
-    for name in ("prdc", "certified"):  # integer counts: exact
+    for name in ("prdc", "certified", "robustness_inputs"):  # counts, concatenations: exact
         assert got[name] == want[name], name
-    for name in ("frechet", "psnr", "ssim", "mean", "pixel_std"):  # float reduction order
+    floats = ("frechet", "psnr", "ssim", "mean", "pixel_std", "robustness")
+    for name in floats:  # float reduction order
         assert got[name] == pytest.approx(want[name], rel=1e-9, abs=1e-12), name
 
 

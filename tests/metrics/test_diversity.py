@@ -68,7 +68,7 @@ def test_dataset_std_matches_the_noise_level(gen: torch.Generator) -> None:
     net = NoisyNet(0.3).train()
     est = Estimator(net, seed_shape=(1, 8, 8))
     ys = torch.rand(10, 1, 8, 8, generator=gen)
-    got = dataset_per_pixel_std(est, ys, n=32, batch_size=4, generator=gen)
+    got = dataset_per_pixel_std(est, ys, n_seeds=32, batch_size=4, generator=gen)
     # E[unbiased sample std] = σ·c4(n); c4(32) = 0.99197...
     c4 = math.sqrt(2 / 31) * math.gamma(16) / math.gamma(15.5)
     assert float(got) == pytest.approx(0.3 * c4, rel=0.01)
@@ -80,7 +80,7 @@ def test_dataset_std_equals_per_batch_computation() -> None:
     est = Estimator(lambda y, z: y * z, seed_shape=(2, 3, 3))
     ys = torch.rand(5, 2, 3, 3, generator=torch.Generator().manual_seed(5))
     got = dataset_per_pixel_std(
-        est, ys, n=4, batch_size=2, generator=torch.Generator().manual_seed(7)
+        est, ys, n_seeds=4, batch_size=2, generator=torch.Generator().manual_seed(7)
     )
     g = torch.Generator().manual_seed(7)
     per_input = torch.cat(
@@ -91,15 +91,15 @@ def test_dataset_std_equals_per_batch_computation() -> None:
 
 def test_dataset_std_deterministic_model_and_scalar_outputs() -> None:
     ys = torch.rand(6, 1, 4, 4)
-    assert float(dataset_per_pixel_std(nn.Identity(), ys, n=3)) == 0.0
+    assert float(dataset_per_pixel_std(nn.Identity(), ys, n_seeds=3)) == 0.0
     est = Estimator(lambda y, z: y.sum(1) + z[:, 0], seed_shape=(1,))  # (B,) outputs
-    assert float(dataset_per_pixel_std(est, torch.zeros(3, 2), n=8)) > 0
+    assert float(dataset_per_pixel_std(est, torch.zeros(3, 2), n_seeds=8)) > 0
 
 
 def test_dataset_std_bad_input() -> None:
     est = Estimator(lambda y, z: y + z, seed_shape=(3,))
-    with pytest.raises(RangeError, match="n: expected an integer >= 2"):
-        dataset_per_pixel_std(est, torch.zeros(2, 3), n=1)
+    with pytest.raises(RangeError, match="n_seeds: expected an integer >= 2"):
+        dataset_per_pixel_std(est, torch.zeros(2, 3), n_seeds=1)
     with pytest.raises(ShapeError):
         dataset_per_pixel_std(est, torch.zeros(0, 3))
     with pytest.raises(NonFiniteError):

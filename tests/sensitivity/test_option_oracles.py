@@ -82,8 +82,8 @@ def test_w2_same_seeds_false_uses_fresh_seeds_for_the_perturbed_cloud() -> None:
     res = w2_sensitivity_at(est, y, 0.2, same_seeds=False, generator=gen(7), **kw)
     assert not res.same_seeds
     g = gen(7)  # replay: seeds z (clean cloud), then the fresh seeds z'
-    z = est.sample_seeds(y, 4, g)
-    z2 = est.sample_seeds(y, 4, g)
+    z = est.sample_seeds(y, 4, generator=g)
+    z2 = est.sample_seeds(y, 4, generator=g)
     assert isinstance(z, torch.Tensor) and isinstance(z2, torch.Tensor)
     clean = est.forward_seeds(y, z)
     moved_fresh = est.forward_seeds(y + res.delta, z2)
@@ -190,7 +190,7 @@ def test_n_seeds_is_the_number_of_seeds_averaged() -> None:
     est = Estimator(lambda y, z: y * (1 + z), seed_shape=(1,))
     y = torch.rand(2, 1, generator=gen(1), dtype=F64)
     res = sensitivity_at(est, y, 0.3, n_seeds=7, solver=PGD(), generator=gen(2), **ball("l2"))
-    z = est.sample_seeds(y, 7, gen(2))
+    z = est.sample_seeds(y, 7, generator=gen(2))
     assert isinstance(z, torch.Tensor) and z.shape == (2, 7, 1)
     expected = 0.09 * (1 + z).pow(2).mean(dim=(1, 2))
     torch.testing.assert_close(res.value, expected, rtol=1e-9, atol=0)
@@ -209,10 +209,12 @@ def test_regularizer_loss_is_eq7_with_the_mean_over_seeds() -> None:
     w = torch.nn.Linear(3, 3).double()
     est = Estimator(lambda y, z: torch.tanh(w(y)) * (1 + z), seed_shape=(3,))
     y = torch.rand(4, 3, generator=gen(1), dtype=F64)
-    reg = RobustnessRegularizer(0.2, n_seeds=5, solver=PGD(steps=4)).eval()
+    reg = RobustnessRegularizer(0.2, n_seeds=5, solver=PGD(steps=4), reduction="sum").eval()
     loss = reg(est, y, gen(2))
     res = sensitivity_at(est, y, 0.2, n_seeds=5, solver=PGD(steps=4), generator=gen(2))
     torch.testing.assert_close(loss.detach(), res.value.mean(), rtol=1e-10, atol=0)
+    mean = RobustnessRegularizer(0.2, n_seeds=5, solver=PGD(steps=4)).eval()(est, y, gen(2))
+    torch.testing.assert_close(mean.detach(), res.value.mean() / 3, rtol=1e-10, atol=0)
 
 
 # ---------------------------------------------------------------------------- robustness
@@ -286,7 +288,7 @@ def test_local_lipschitz_of_a_stochastic_model_is_the_rms_over_replayed_seeds() 
     kw = dict(n_seeds=5, solver=PGD(steps=5), box=(0.0, 1.0), **ball("l2"))
     lip = local_lipschitz(est, y, 0.2, generator=gen(4), **kw)
     res = sensitivity_at(est, y, 0.2, generator=gen(4), **kw)
-    z = est.sample_seeds(y, 5, gen(4))
+    z = est.sample_seeds(y, 5, generator=gen(4))
     with torch.no_grad():
         diff = est.forward_seeds(y + res.delta, z) - est.forward_seeds(y, z)
     rms = diff.pow(2).sum(-1).mean(-1).sqrt()

@@ -110,8 +110,9 @@ def test_diagnostics_tol_is_the_agreement_tolerance() -> None:
 def test_problem_start_random_false_is_zero_and_finish_takes_start_values() -> None:
     y = torch.rand(2, 3, generator=gen(1), dtype=F64)
     problem = Problem(lambda d: d.pow(2).sum(1), y, torch.ones(2, dtype=F64), "l2", None)
-    assert torch.equal(problem.start(gen(), random=False), torch.zeros_like(y))
-    random = problem.start(gen(), random=True)
+    assert torch.equal(problem.start(generator=gen(), random=False), torch.zeros_like(y))
+    random = problem.start(generator=gen(3), random=True)
+    assert torch.equal(random, problem.start(generator=gen(3)))  # the generator's draw
     assert bool((random != 0).all()) and bool((random.norm(dim=1) <= 1 + 1e-12).all())
     problem.evaluate(torch.full_like(y, 0.5))  # value 0.75 per row
     given = torch.tensor([[0.75, 0.75], [0.5, 0.75]], dtype=F64)

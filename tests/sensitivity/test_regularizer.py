@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -82,7 +83,8 @@ def test_loss_is_eq7_at_the_attack_and_differentiable_through_both_passes() -> N
     net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)).double().eval()
     y = torch.rand(4, 3, dtype=torch.float64)
     solver = AdamAscent(steps=3, lr=0.05)
-    loss = RobustnessRegularizer(0.2, solver=solver)(net, y, torch.Generator().manual_seed(1))
+    reg = RobustnessRegularizer(0.2, solver=solver, reduction="sum")
+    loss = reg(net, y, torch.Generator().manual_seed(1))
     res = sensitivity_at(net, y, 0.2, solver=solver, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(loss, res.value.mean(), rtol=1e-10, atol=1e-12)
     loss.backward()
@@ -120,6 +122,11 @@ def test_presets_and_bad_arguments() -> None:
         RobustnessRegularizer(0.1, n_seeds=0)
     with pytest.raises(StochRobustTypeError):
         RobustnessRegularizer(0.1, solver="adam")  # type: ignore[arg-type]
+    with pytest.raises(RangeError, match="^reduction: expected one of"):
+        RobustnessRegularizer(0.1, reduction="none")  # type: ignore[arg-type]
+    assert (nat.reduction, toy.reduction, RobustnessRegularizer(0.1).reduction) == (
+        "mean", "sum", "mean"
+    )  # fmt: skip
     zero = RobustnessRegularizer(0.0)(nn.Linear(2, 2), torch.rand(3, 2))
     assert float(zero) == 0.0
 
@@ -141,7 +148,7 @@ def test_fine_tuning_with_the_regulariser_lowers_measured_sensitivity() -> None:
             y = train[torch.randint(0, 256, (32,), generator=gen)]
             loss = (model(y) - torch.sin(4 * y)).pow(2).mean()
             if lam:
-                loss = loss + lam * reg(model, y, gen)
+                loss = loss + lam * reg(model, y, generator=gen)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -159,3 +166,19 @@ def test_fine_tuning_with_the_regulariser_lowers_measured_sensitivity() -> None:
     fit(robust, 200, 300.0, 2)
     assert sqrt_r_tilde(robust) <= 0.5 * before
     assert sqrt_r_tilde(robust) <= 0.5 * sqrt_r_tilde(plain)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3, 4)])
+def test_mean_reduction_divides_eq6_by_the_output_size(shape: tuple[int, ...]) -> None:
+    # G(y) = 2 y: eq. 6 at the optimum is (2 eps)^2 = 0.16 for every sample (a sum over
+    # the D outputs); the mean reduction is 0.16 / D, the sum 0.16, whatever the shape.
+    model = lambda v: 2 * v  # noqa: E731
+    y = torch.rand(5, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    size = math.prod(shape)
+    mean = RobustnessRegularizer(0.2, solver=PGD(steps=20)).eval()
+    total = RobustnessRegularizer(0.2, solver=PGD(steps=20), reduction="sum").eval()
+    got_mean = float(mean(model, y, torch.Generator().manual_seed(3)))
+    got_sum = float(total(model, y, torch.Generator().manual_seed(3)))
+    assert got_sum == pytest.approx(0.16, rel=1e-9)
+    assert got_mean == pytest.approx(0.16 / size, rel=1e-9)
+    assert "reduction='mean'" in repr(mean)

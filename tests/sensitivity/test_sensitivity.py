@@ -132,7 +132,7 @@ def test_psnrs_match_a_per_seed_recomputation() -> None:
     y = torch.rand(3, 1, 5, 5)
     g = gen(3)
     res = sensitivity_at(est, y, 0.2, n_seeds=4, solver=PGD(steps=3), generator=g)
-    seeds = est.sample_seeds(y, 4, gen(3))  # the same first draw as inside
+    seeds = est.sample_seeds(y, 4, generator=gen(3))  # the same first draw as inside
     with torch.no_grad():
         per_seed = torch.stack(
             [psnr(est(y, seeds[:, k]), est(y + res.delta, seeds[:, k])) for k in range(4)], 1
@@ -280,7 +280,7 @@ def test_w2_estimate_is_below_eq6_on_a_nonlinear_stochastic_model() -> None:
     assert bool((res.value <= res.same_seed_value * (1 + 1e-6) + 1e-7).all())
     assert bool((res.value > 0).all())
     # The eq. 6 figure is the same-seed objective at the W2 maximiser.
-    seeds = est.sample_seeds(y, 12, gen(2))
+    seeds = est.sample_seeds(y, 12, generator=gen(2))
     with torch.no_grad():
         direct = est.forward_seeds(y + res.delta, seeds) - est.forward_seeds(y, seeds)
     torch.testing.assert_close(

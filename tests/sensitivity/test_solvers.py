@@ -119,7 +119,7 @@ def test_adam_ascent_matches_torch_optim_adam_with_projection() -> None:
     eps = torch.full((3,), 0.4, dtype=torch.float64)
     solver = AdamAscent(steps=5, lr=0.1, betas=(0.8, 0.99))
     problem = Problem(obj, y, eps, "l2", None, True)
-    start = problem.start(torch.Generator().manual_seed(2))
+    start = problem.start(generator=torch.Generator().manual_seed(2))
     ours = solver.ascend(problem, start)
 
     delta = start.clone().requires_grad_(True)

@@ -17,32 +17,32 @@ def test_default_recipe_layout() -> None:
     x0 = x.clone()
     aug = noise_augment(x, generator=torch.Generator().manual_seed(1))
     assert torch.equal(x, x0)
-    assert aug.inputs.shape == (15, 2, 4, 4) and aug.inputs.dtype == torch.float64
+    assert aug.y.shape == (15, 2, 4, 4) and aug.y.dtype == torch.float64
     assert aug.index.tolist() == [0, 1, 2] * 5
     assert aug.sigma.tolist() == [0.03] * 6 + [0.2] * 6 + [0.0] * 3
     # groups: (original, distinct σ) → u·N + b with σ order 0.03, 0.2, 0
     assert aug.group.tolist() == [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7, 8]
     assert aug.group_index.tolist() == [0, 1, 2] * 3
     assert aug.group_sigma.tolist() == [0.03] * 3 + [0.2] * 3 + [0.0] * 3
-    assert torch.equal(aug.inputs[12:], x)  # the clean copy is exact
+    assert torch.equal(aug.y[12:], x)  # the clean copy is exact
     # the noise is one standard normal draw of shape (S·N, ...), scaled per row
     z = torch.randn((15, 2, 4, 4), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     expected = x.repeat(5, 1, 1, 1) + aug.sigma.view(-1, 1, 1, 1) * z
-    torch.testing.assert_close(aug.inputs, expected, rtol=0, atol=1e-15)
+    torch.testing.assert_close(aug.y, expected, rtol=0, atol=1e-15)
 
 
 def test_noise_statistics() -> None:
     x = torch.full((50, 1, 16, 16), 0.5)
     aug = noise_augment(x, (0.03, 0.2), generator=torch.Generator().manual_seed(0))
     for j, s in enumerate((0.03, 0.2)):
-        z = (aug.inputs[j * 50 : (j + 1) * 50] - 0.5) / s
+        z = (aug.y[j * 50 : (j + 1) * 50] - 0.5) / s
         assert abs(float(z.mean())) < 0.02 and abs(float(z.std()) - 1.0) < 0.02
 
 
 def test_reproducible_and_differentiable() -> None:
     x = torch.rand(2, 1, 4, 4, requires_grad=True)
-    a = noise_augment(x, generator=torch.Generator().manual_seed(3)).inputs
-    b = noise_augment(x, generator=torch.Generator().manual_seed(3)).inputs
+    a = noise_augment(x, generator=torch.Generator().manual_seed(3)).y
+    b = noise_augment(x, generator=torch.Generator().manual_seed(3)).y
     assert torch.equal(a, b)
     a.sum().backward()
     assert x.grad is not None and torch.equal(x.grad, torch.full_like(x, 5.0))
@@ -71,15 +71,15 @@ def test_median_aggregate_matches_per_group_loop(sizes: list[int], seed: int) ->
 def test_median_aggregate_with_the_recipe_and_gradient() -> None:
     x = torch.rand(4, 1, 3, 3, generator=torch.Generator().manual_seed(0))
     aug = noise_augment(x, (0.1, 0.1, 0.1, 0.0), generator=torch.Generator().manual_seed(1))
-    out = aug.inputs.clone().requires_grad_(True)
+    out = aug.y.clone().requires_grad_(True)
     per_sigma = median_aggregate(out, aug.group)
     assert per_sigma.shape == (8, 1, 3, 3)
     # the per-σ median of three noisy copies is their middle value; of one clean copy, x
-    noisy = aug.inputs[:12].reshape(3, 4, 1, 3, 3)
+    noisy = aug.y[:12].reshape(3, 4, 1, 3, 3)
     assert torch.equal(per_sigma[:4], noisy.median(dim=0).values)
     assert torch.equal(per_sigma[4:], x)
     per_image = median_aggregate(out, aug.index)  # 4 copies → the 2nd smallest
-    assert torch.equal(per_image, aug.inputs.reshape(4, 4, 1, 3, 3).sort(dim=0).values[1])
+    assert torch.equal(per_image, aug.y.reshape(4, 4, 1, 3, 3).sort(dim=0).values[1])
     per_sigma.sum().backward()
     assert out.grad is not None
     assert torch.equal(out.grad.sum(dim=0), torch.full((1, 3, 3), 8.0))  # one row per group

@@ -174,8 +174,8 @@ def test_percentile_index_median_convention() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"n": 0}, RangeError),
-        ({"n": 2.5}, StochRobustTypeError),
+        ({"n_samples": 0}, RangeError),
+        ({"n_samples": 2.5}, StochRobustTypeError),
         ({"eps": -0.1}, RangeError),
         ({"eps": math.nan}, NonFiniteError),
         ({"sigma": 0.0}, RangeError),
@@ -187,7 +187,7 @@ def test_percentile_index_median_convention() -> None:
     ],
 )
 def test_bad_input(kwargs: dict, error: type[Exception]) -> None:
-    args = {"n": 100, "eps": 0.1, "sigma": 0.25, "alpha": 1e-3, "p": 0.5} | kwargs
+    args = {"n_samples": 100, "eps": 0.1, "sigma": 0.25, "alpha": 1e-3, "p": 0.5} | kwargs
     with pytest.raises(error, match=next(iter(kwargs))):
         certified_indices(**args)
     if "eps" not in kwargs:

@@ -131,7 +131,14 @@ def test_same_generator_same_certificate() -> None:
     for name in ("median", "lower", "upper", "certified"):
         assert torch.equal(getattr(a, name), getattr(b, name))
     assert a.indices == b.indices == certified_indices(301, 0.1, 0.25, 1e-3)
-    assert (a.n, a.eps, a.sigma, a.alpha, a.p, a.simultaneous) == (301, 0.1, 0.25, 1e-3, 0.5, False)
+    assert (a.n_samples, a.eps, a.sigma, a.alpha, a.p, a.simultaneous) == (
+        301,
+        0.1,
+        0.25,
+        1e-3,
+        0.5,
+        False,
+    )
 
 
 def test_median_is_the_middle_order_statistic() -> None:

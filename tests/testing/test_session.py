@@ -61,7 +61,7 @@ def test_scaled_solver_calls_the_solvers_own_scaled() -> None:
         def __init__(self, evaluations: int) -> None:
             self.evaluations = evaluations
 
-        def search(self, problem, generator):  # pragma: no cover - never run
+        def search(self, problem, *, generator):  # pragma: no cover - never run
             return None
 
         def scaled(self, factor):
