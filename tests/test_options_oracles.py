@@ -24,8 +24,14 @@ from stochrobust.consistency import (
 )
 from stochrobust.metrics import dataset_per_pixel_std, per_pixel_std
 from stochrobust.nets import UNet
-from stochrobust.sensitivity import PGD, RobustnessRegularizer, project_l1, project_l2, project_linf
-from stochrobust.sensitivity import project as project_ball
+from stochrobust.sensitivity import (
+    PGD,
+    RobustnessRegularizer,
+    project_ball,
+    project_l1,
+    project_l2,
+    project_linf,
+)
 from stochrobust.smoothing import noise_augment
 
 F64 = torch.float64
@@ -241,3 +247,44 @@ def test_blur_eigenvalues_in_float32_match_float64() -> None:
     d64 = op.eigenvalues(8, 6, dtype=torch.float64)
     assert d32.dtype == torch.float32 and d64.dtype == torch.float64
     torch.testing.assert_close(d32.double(), d64, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- measurement PSNR
+def test_measurement_psnr_data_range_closed_form() -> None:
+    """``10·log10(R²/MSE(Ax, y))``; for inpainting the MSE runs over the observed pixels."""
+    x = torch.rand(2, 1, 4, 4, generator=gen(11), dtype=F64)
+    y = torch.rand(2, 1, 2, 2, generator=gen(12), dtype=F64)
+    mean = x.reshape(2, 1, 2, 2, 2, 2).mean(dim=(3, 5))  # 2×2 block means
+    mse = (mean - y).pow(2).flatten(1).mean(1)
+    got = AvgPoolDownsample(2).measurement_psnr(x, y, data_range=2.0)
+    torch.testing.assert_close(got, 10 * torch.log10(4.0 / mse))
+    mask = torch.zeros(4, 4, dtype=torch.bool)
+    mask[:, :3] = True  # 12 of 16 pixels observed
+    target = torch.rand(2, 1, 4, 4, generator=gen(13), dtype=F64)
+    mse_obs = (x - target)[..., :3].pow(2).flatten(1).mean(1)
+    got = Inpainting(mask).measurement_psnr(x, target, data_range=3.0)
+    torch.testing.assert_close(got, 10 * torch.log10(9.0 / mse_obs))
+
+
+# ---------------------------------------------------------------------------- the guard
+def test_estimator_guarded_freeze_and_eval_mode() -> None:
+    """Inside the guard: ``freeze`` clears ``requires_grad``; ``eval_mode=False`` keeps train
+    mode, so BatchNorm normalises by the batch statistics (closed form) instead of its
+    fresh running statistics (mean 0, variance 1); everything is restored on exit."""
+    bn = nn.BatchNorm1d(2, affine=False).train()
+    lin = nn.Linear(2, 2).train()
+    est = Estimator(lambda t: bn(lin(t)))
+    y = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.0, 0.5]])
+    with torch.no_grad():
+        h = lin(y)
+    batch = (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + bn.eps)
+    running = h / math.sqrt(1.0 + bn.eps)
+    with est.guarded("test", freeze=True):
+        assert not any(p.requires_grad for p in lin.parameters())
+        torch.testing.assert_close(est.model(y), running)
+    with est.guarded("test"):
+        assert all(p.requires_grad for p in lin.parameters())
+    with est.guarded("test", eval_mode=False):
+        assert bn.training
+        torch.testing.assert_close(est.model(y), batch)
+    assert bn.training and lin.training and all(p.requires_grad for p in lin.parameters())

@@ -33,7 +33,7 @@ from pathlib import Path
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIED = ("stochrobust", "tests", "conftest.py", "pyproject.toml")
+COPIED = ("stochrobust", "tests", "examples", "conftest.py", "pyproject.toml")  # tests run examples
 
 
 @dataclass(frozen=True)

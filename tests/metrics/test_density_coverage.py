@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from stochrobust._checks import RangeError, ShapeError
-from stochrobust.metrics import density_coverage, prdc, precision_recall, sharded_prdc
+from stochrobust.metrics import (
+    PRDCState,
+    density_coverage,
+    prdc,
+    precision_recall,
+    sharded_prdc,
+)
 
 
 def dense_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -80,6 +86,23 @@ def test_blocks_and_chunks_do_not_change_the_result(
     ref = brute_prdc(real.double().numpy(), fake.double().numpy(), 3)
     assert [float(v) for v in prdc(real, fake, 3, block, chunk)] == ref
     assert [float(v) for v in sharded_prdc(real, fake, 3, block, chunk)] == ref
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_k_block_size_and_chunk_rows_of_every_entry_point(k: int, gen: torch.Generator) -> None:
+    # Non-default k with small blocks and chunks, through the function, the sharded function,
+    # the streaming state (fed in uneven pieces) and density/coverage: all the brute force.
+    real, fake = torch.randn(61, 4, generator=gen), torch.randn(47, 4, generator=gen) + 0.3
+    ref = brute_prdc(real.double().numpy(), fake.double().numpy(), k)
+    assert [float(v) for v in prdc(real, fake, k=k, block_size=5, chunk_rows=9)] == ref
+    got = sharded_prdc(real, fake, k=k, block_size=5, chunk_rows=9)
+    assert [float(v) for v in got] == ref
+    state = PRDCState(k=k, block_size=5, chunk_rows=9)
+    state.update(real=real[:20], fake=fake[:3])
+    state.update(real=real[20:], fake=fake[3:])
+    assert [float(v) for v in state.compute()] == ref
+    d, c = density_coverage(real, fake, k=k, block_size=5)
+    assert [float(d), float(c)] == ref[2:]
 
 
 def test_agrees_with_prdc_package_without_ties(gen: torch.Generator) -> None:

@@ -95,6 +95,25 @@ def test_psnr_ssim_means(gen: torch.Generator) -> None:
     assert float(q.compute()) == pytest.approx(float(ssim(x, y).double().mean()), rel=1e-6)
 
 
+def test_psnr_and_ssim_states_use_data_range(gen: torch.Generator) -> None:
+    # PSNR closed form 10·log10(R²/MSE) per image on [0, R] data, averaged; SSIM is invariant
+    # under scaling the images and the range together (its constants are (k·R)²).
+    x = torch.rand(4, 1, 16, 16, generator=gen, dtype=torch.float64)
+    y = (x + 0.1 * torch.rand(4, 1, 16, 16, generator=gen, dtype=torch.float64)).clamp(0, 1)
+    r = 255.0
+    p, q = PSNRState(data_range=r), SSIMState(data_range=r)
+    p.update(r * x[:1], r * y[:1])
+    p.update(r * x[1:], r * y[1:])
+    q.update(r * x, r * y)
+    mse = ((r * x - r * y).numpy() ** 2).reshape(4, -1).mean(axis=1)
+    want = float(np.mean(10 * np.log10(r**2 / mse)))
+    assert float(p.compute()) == pytest.approx(want, rel=1e-12)
+    assert float(q.compute()) == pytest.approx(float(ssim(x, y).mean()), rel=1e-9)
+    unit = PSNRState()
+    unit.update(r * x, r * y)
+    assert float(unit.compute()) == pytest.approx(want - 20 * np.log10(r), rel=1e-12)
+
+
 def test_certified_rate_counts() -> None:
     st = CertifiedRateState()
     st.update(torch.tensor([[[True, False]], [[True, True]]]))

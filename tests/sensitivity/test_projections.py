@@ -50,17 +50,17 @@ batches = st.integers(1, 4).flatmap(
 )
 
 
-@pytest.mark.parametrize("norm", ["l2", "linf", "l1"])
+@pytest.mark.parametrize("ball", ["l2", "linf", "l1"])
 @given(data=batches)
-def test_projection_lands_in_ball_is_idempotent_and_keeps_interior(norm, data) -> None:
+def test_projection_lands_in_ball_is_idempotent_and_keeps_interior(ball, data) -> None:
     v_np, eps_list = data
     v = torch.from_numpy(v_np)
     eps = torch.tensor(eps_list, dtype=torch.float64)
-    p = project_ball(v, eps, norm)
-    norms = p.flatten(1).norm(p=ORDERS[norm], dim=1)
+    p = project_ball(v, eps, ball)
+    norms = p.flatten(1).norm(p=ORDERS[ball], dim=1)
     assert bool((norms <= eps * (1 + 1e-12) + 1e-12).all())
-    torch.testing.assert_close(project_ball(p, eps, norm), p, rtol=1e-12, atol=1e-12)
-    inside = v.flatten(1).norm(p=ORDERS[norm], dim=1) <= eps
+    torch.testing.assert_close(project_ball(p, eps, ball), p, rtol=1e-12, atol=1e-12)
+    inside = v.flatten(1).norm(p=ORDERS[ball], dim=1) <= eps
     torch.testing.assert_close(p[inside], v[inside], rtol=0, atol=0)
     assert p.shape == v.shape and p.dtype == v.dtype
 
@@ -97,11 +97,11 @@ def test_l1_is_the_euclidean_projection_on_random_trials(gen: torch.Generator) -
         assert bool((((v - p) * (q - p)).sum(1) <= 1e-10).all())
 
 
-@pytest.mark.parametrize("norm", ["l2", "linf", "l1"])
-def test_edge_cases(norm: str) -> None:
+@pytest.mark.parametrize("ball", ["l2", "linf", "l1"])
+def test_edge_cases(ball: str) -> None:
     v = torch.tensor([[0.0, 0.0, 0.0], [1.0, -1.0, 1.0], [2.0, 2.0, 2.0]])
-    torch.testing.assert_close(project_ball(v, 0.0, norm), torch.zeros_like(v))
-    out = project_ball(v, 1.0, norm)
+    torch.testing.assert_close(project_ball(v, 0.0, ball), torch.zeros_like(v))
+    out = project_ball(v, 1.0, ball)
     assert not bool(torch.isnan(out).any())
     torch.testing.assert_close(out[0], v[0])  # zero row stays zero
     # ties: a symmetric input gives a symmetric output
@@ -169,9 +169,9 @@ def test_float32_l1_overshoot_is_tiny(gen: torch.Generator) -> None:
 def test_per_sample_eps_and_unchecked_path_agree(gen: torch.Generator) -> None:
     v = torch.randn(3, 2, 5, generator=gen)
     eps = torch.tensor([0.0, 0.5, 100.0])
-    for norm in ORDERS:
-        a = project_ball(v, eps, norm)
-        b = project_ball(v, eps, norm, check=False)
+    for ball in ORDERS:
+        a = project_ball(v, eps, ball)
+        b = project_ball(v, eps, ball, check=False)
         torch.testing.assert_close(a, b, rtol=0, atol=0)
         torch.testing.assert_close(a[0], torch.zeros_like(v[0]))
         torch.testing.assert_close(a[2], v[2])
@@ -181,8 +181,8 @@ def test_per_sample_eps_and_unchecked_path_agree(gen: torch.Generator) -> None:
 def test_input_untouched_and_gradients_flow(gen: torch.Generator) -> None:
     v = torch.randn(2, 6, generator=gen, dtype=torch.float64, requires_grad=True)
     keep = v.detach().clone()
-    for norm in ORDERS:
-        project_ball(v, 0.3, norm).sum().backward()
+    for ball in ORDERS:
+        project_ball(v, 0.3, ball).sum().backward()
     assert torch.equal(v.detach(), keep)
     assert v.grad is not None
 
@@ -222,17 +222,17 @@ def test_clip_box_lands_in_box_and_never_grows(d_np, y_np) -> None:
     assert bool((c.abs()[inside] <= d.abs()[inside]).all())
 
 
-@pytest.mark.parametrize("norm", ["l2", "linf", "l1"])
-def test_device_and_dtype_preserved(norm: str, device: torch.device, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("ball", ["l2", "linf", "l1"])
+def test_device_and_dtype_preserved(ball: str, device: torch.device, dtype: torch.dtype) -> None:
     v = torch.randn(4, 3, 8, 8, device=device, dtype=dtype)
-    p = project_ball(v, torch.rand(4, device=device, dtype=dtype), norm)
+    p = project_ball(v, torch.rand(4, device=device, dtype=dtype), ball)
     assert p.device == v.device and p.dtype == v.dtype
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("eps", [1e-6, 1e-3, 0.37, 5.0])
 def test_l1_projection_stays_inside_the_ball_in_every_dtype(dtype, eps) -> None:
-    # The 0.1 bug: theta rounded to float32 before the shrink gave an L1 norm 1.3 % above
+    # The 0.1 bug: theta rounded to float32 before the shrink gave an L1 ball 1.3 % above
     # eps for this input; the bound is eps * (1 + 4u), u the unit roundoff of the dtype.
     u = torch.finfo(dtype).eps / 2
     rows = [torch.tensor([[1.0, 0.25]], dtype=dtype)]

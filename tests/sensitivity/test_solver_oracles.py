@@ -27,7 +27,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from stochrobust.sensitivity import BIM, CW, FGSM, PGD, AdamAscent, Solver, sensitivity_at
+from stochrobust.sensitivity import APGD, BIM, CW, FGSM, PGD, AdamAscent, Solver, sensitivity_at
 
 F64 = torch.float64
 BALL_KW = "ball"  # the ball keyword of sensitivity_at; the lead flips it to "ball" at merge
@@ -141,6 +141,7 @@ CASES: list[tuple[str, Callable[[], Solver], str, str, float]] = [
     ("CW", CW, "isotropic", "l2", 1e-9),
     ("CW", lambda: CW(steps=50, lr=0.02), "general", "l2", 5e-3),
     ("CW", lambda: CW(steps=50, c=3.0), "general", "l2", 5e-3),
+    ("CW", lambda: CW(steps=50, betas=(0.5, 0.9)), "general", "l2", 5e-3),
 ]
 
 
@@ -246,6 +247,7 @@ def test_restarts_keep_the_best_run_and_help_on_multimodal_problems() -> None:
         (lambda r: BIM(restarts=r), "general", "l1"),
         (lambda r: AdamAscent(restarts=r), "general", "linf"),
         (lambda r: CW(restarts=r), "general", "l2"),
+        (lambda r: APGD(steps=2, restarts=r), "general", "l1"),
     ]
     for make, name, ball in cases:
         one, _ = run(make(1), name, ball)
@@ -264,6 +266,8 @@ def test_restarts_keep_the_best_run_and_help_on_multimodal_problems() -> None:
         pytest.param(lambda: BIM(random_start=False), "l1", "linf", id="BIM-l1"),
         pytest.param(lambda: AdamAscent(random_start=False), "linf", "l1", id="Adam-linf"),
         pytest.param(lambda: CW(steps=50, random_start=False), "l2", "l2", id="CW-l2"),
+        pytest.param(lambda: APGD(steps=5, random_start=False), "l2", "l2", id="APGD-l2"),
+        pytest.param(lambda: APGD(steps=5, random_start=False), "linf", "l1", id="APGD-linf"),
     ],
 )
 def test_random_start_false_starts_at_zero(make, ball, closed) -> None:

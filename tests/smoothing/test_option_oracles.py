@@ -105,10 +105,10 @@ def test_smoothed_percentile_is_the_order_statistic_for_p(p) -> None:
 def test_clip_clamps_every_output_before_the_percentile() -> None:
     lo, hi = 0.2, 0.6
     n = 15
-    out = smoothed_percentile(Counting(), X, 0.4, 0.5, n, generator=gen(4), clip=(lo, hi))
+    out = smoothed_percentile(Counting(), X, 0.4, 0.5, n, generator=gen(4), box=(lo, hi))
     ordered = np.clip(replay(X, 0.4, n, 4), lo, hi)
     np.testing.assert_allclose(out.numpy(), ordered[:, 7], rtol=1e-12)
-    samples = sample_noisy_outputs(Counting(), X, 0.4, n, generator=gen(4), clip=(lo, hi))
+    samples = sample_noisy_outputs(Counting(), X, 0.4, n, generator=gen(4), box=(lo, hi))
     assert float(samples.min()) >= lo and float(samples.max()) <= hi
     assert {float(samples.min()), float(samples.max())} == {lo, hi}  # both sides bind here
 
@@ -135,7 +135,7 @@ def test_max_batch_bounds_every_model_call() -> None:
 def test_median_smoothing_module_honours_max_batch_clip_and_n_samples() -> None:
     x = torch.rand(3, 4, generator=gen(7), dtype=F64)
     f = Counting()
-    m = MedianSmoothing(f, sigma=0.2, n_samples=9, max_batch=5, clip=(0.1, 0.5))
+    m = MedianSmoothing(f, sigma=0.2, n_samples=9, max_batch=5, box=(0.1, 0.5))
     out = m(x, generator=gen(8))
     assert f.calls == chunks(27, 5)
     ordered = np.clip(replay(x, 0.2, 9, 8), 0.1, 0.5)
