@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -33,6 +34,7 @@ from stochrobust._checks import (
     check_positive,
     describe,
 )
+from stochrobust._seeds import draw
 from stochrobust.consistency import LinearOperator
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
@@ -267,9 +269,40 @@ def initial_latents(
             f"latent_shape: expected a tuple of integers, got {describe(shape)}"
         )
     dims = tuple(check_int(s, "latent_shape", minimum=1) for s in shape)
-    dev = generator.device if generator is not None else y.device
-    draw = torch.randn((y.shape[0], k, *dims), generator=generator, dtype=y.dtype, device=dev)
-    return draw.to(y.device)
+    return draw(torch.randn, (y.shape[0], k, *dims), generator=generator, dtype=y.dtype,
+                device=y.device)  # fmt: skip
+
+
+class Starts(NamedTuple):
+    """The random starts of an inversion, shared by :func:`csgm` and :func:`ilo`."""
+
+    z: torch.Tensor  # (B, K, *latent)
+    batch: int
+    k: int
+    latent: tuple[int, ...]
+    radius: float  # the latent L2 ball
+    y_rows: torch.Tensor  # (B·K, *y_shape): every measurement once per start
+
+
+def starts(
+    y: torch.Tensor,
+    *,
+    z0: object,
+    n_seeds: object,
+    latent_shape: object,
+    net: object,
+    radius: object,
+    generator: torch.Generator | None,
+    check: bool,
+) -> Starts:
+    """:func:`initial_latents`, their sizes, the checked radius and the repeated ``y``."""
+    z = initial_latents(
+        y, z0=z0, n_seeds=n_seeds, latent_shape=latent_shape, net=net, generator=generator,
+        check=check,
+    )  # fmt: skip
+    batch, k = z.shape[:2]
+    latent = tuple(z.shape[2:])
+    return Starts(z, batch, k, latent, check_radius(radius, latent), repeat_rows(y, k))
 
 
 def repeat_rows(y: torch.Tensor, k: int) -> torch.Tensor:

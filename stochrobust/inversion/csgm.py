@@ -24,13 +24,11 @@ from stochrobust.inversion._descent import (
     check_measurements,
     check_options,
     check_output,
-    check_radius,
     descend,
-    initial_latents,
     l2_ball,
     measurement_objective,
-    repeat_rows,
     squared_error,
+    starts,
 )
 from stochrobust.inversion.results import CSGMResult
 
@@ -128,20 +126,11 @@ def csgm(
     (n_steps,), rate, std = check_options(
         steps=[("steps", steps)], lr=lr, noise_std=noise_std, loss=loss
     )
-    z_start = initial_latents(
-        y,
-        z0=z0,
-        n_seeds=n_seeds,
-        latent_shape=latent_shape,
-        net=net,
-        generator=generator,
-        check=check,
-    )
-    batch, k = z_start.shape[:2]
-    latent = z_start.shape[2:]
-    r = check_radius(radius, latent)
+    z_start, batch, k, latent, r, y_rows = starts(
+        y, z0=z0, n_seeds=n_seeds, latent_shape=latent_shape, net=net, radius=radius,
+        generator=generator, check=check,
+    )  # fmt: skip
     rows = z_start.reshape(batch * k, *latent)
-    y_rows = repeat_rows(y, k)
     unroll = torch.is_grad_enabled() and (y.requires_grad or rows.requires_grad)
     with frozen(net), torch.enable_grad():
         objective = measurement_objective(

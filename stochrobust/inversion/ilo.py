@@ -43,14 +43,12 @@ from stochrobust.inversion._descent import (
     check_measurements,
     check_options,
     check_output,
-    check_radius,
     descend,
-    initial_latents,
     l1_ball_around,
     l2_ball,
     measurement_objective,
-    repeat_rows,
     squared_error,
+    starts,
 )
 from stochrobust.inversion.range import project_to_range
 from stochrobust.inversion.results import ILOResult, ILOStage
@@ -220,19 +218,10 @@ def ilo(
     n_rounds = check_int(rounds, "rounds", minimum=1)
     cuts = _check_splits(splits, len(items))
     balls = _check_radii(radii, len(cuts))
-    z_start = initial_latents(
-        y,
-        z0=z0,
-        n_seeds=n_seeds,
-        latent_shape=latent_shape,
-        net=None,
-        generator=generator,
-        check=check,
-    )
-    batch, k = z_start.shape[:2]
-    latent = z_start.shape[2:]
-    r1 = check_radius(radius, latent)
-    y_rows = repeat_rows(y, k)
+    z_start, batch, k, latent, r1, y_rows = starts(
+        y, z0=z0, n_seeds=n_seeds, latent_shape=latent_shape, net=None, radius=radius,
+        generator=generator, check=check,
+    )  # fmt: skip
     unroll = torch.is_grad_enabled() and (y.requires_grad or z_start.requires_grad)
 
     def measurement(start: int) -> Callable[[torch.Tensor], torch.Tensor]:
