@@ -29,6 +29,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -114,6 +115,7 @@ def apgd_run(
     alpha: float = 0.75,
     rho: float = 0.75,
     l1_topk: int = 1,
+    observe: Callable[[torch.Tensor], None] | None = None,
 ) -> APGDState:
     """Continue an APGD run by ``steps`` gradient evaluations with a fresh checkpoint schedule.
 
@@ -124,6 +126,7 @@ def apgd_run(
         alpha: weight of the new step against the previous one (momentum ``1 − alpha``).
         rho: the success fraction of condition 1.
         l1_topk: coordinates moved per L1 step.
+        observe: called with each gradient (the protocol's vertex screening uses it).
 
     Returns:
         The new state (its ``x`` not yet evaluated).
@@ -136,6 +139,8 @@ def apgd_run(
     since = 0
     for k in range(steps):
         f, _, g = problem.value_and_grad(x)
+        if observe is not None:
+            observe(g)
         count = count + (f > f_prev).to(count.dtype)
         better = f > best_f
         best_f = torch.where(better, f, best_f)

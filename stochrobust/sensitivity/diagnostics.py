@@ -173,19 +173,20 @@ def warn_unconverged(diagnostics: Diagnostics | None, where: str, *, stacklevel:
 
     from stochrobust.errors import ConvergenceWarning
 
-    runner = diagnostics.runner_up
-    agree = (
-        "only one start was run, so no second start confirms the value"
-        if diagnostics.starts < 2
-        else f"the runner-up start reached only {100 * float(runner.nan_to_num(1.0).min()):.3g} "
-        "% of the best"
-    )
+    gain = float(diagnostics.late_gain.max())
+    reasons = []
+    if gain > CONVERGENCE_TOL:
+        reasons.append(f"the last quarter of the budget still gained up to {100 * gain:.3g} %")
+    if diagnostics.starts < 2:
+        reasons.append("only one start was run, so no second start confirms the value")
+    else:
+        runner = float(diagnostics.runner_up.nan_to_num(1.0).min())
+        if runner < 1 - CONVERGENCE_TOL:
+            reasons.append(f"the runner-up start reached only {100 * runner:.3g} % of the best")
     warnings.warn(
         f"{where}: {diagnostics.summary()}; the worst case may be higher than reported "
-        f"(the last quarter of the budget still gained up to "
-        f"{100 * float(diagnostics.late_gain.max()):.3g} %, and {agree}). Raise the budget, "
-        "e.g. solver=Protocol('thorough'), or see docs/sensitivity.md, 'How strong is the "
-        "attack?'",
+        f"({'; '.join(reasons)}). Raise the budget, e.g. solver=Protocol('thorough'), or see "
+        "docs/sensitivity.md, 'How strong is the attack?'",
         ConvergenceWarning,
         stacklevel=stacklevel,
     )

@@ -5,18 +5,33 @@ The user states one budget — objective evaluations per input, or a named level
 
 1. ``starts`` random starts, uniform in the ball (then clipped to the box), each run for
    ``steps`` gradient evaluations of :func:`~stochrobust.sensitivity.apgd.apgd_run` (APGD,
-   Croce & Hein 2020);
+   Croce & Hein 2020, with a large initial step: ``eta = 10`` radii);
 2. successive halving: the better half of the starts *of each sample* (by the best value
    each reached) continue with twice the steps, until two remain; the last two run the
    longest, so that the diagnostics can compare two fully-run starts;
 3. the last iterate of each and its mirror ``−delta`` are evaluated; the best value over
    every evaluation is returned.
 
-The plan for a budget ``E`` (evaluations per input): the most starts ``n`` (a power of two,
-at least 2) whose first round still has ``≥ 5`` steps (``≥ 3`` on the L1 and L∞ balls),
-with ``s = ⌊(E − 4) / (n·log₂ n)⌋`` steps in the first round (``n`` starts × ``s``,
-``n/2`` × ``2s``, …, 2 × ``(n/2)s``), and the remainder added to the final round. See
-:meth:`Protocol.plan`.
+On the polytope balls gradient ascent stops at *a* vertex, and the worst case of a
+convex objective (the sensitivity objectives near ``delta = 0``) is one of many vertices,
+so part of the budget goes to vertex steps:
+
+- **L1**: after the first round, the ``vertices`` coordinates with the most gradient energy
+  (the sum of ``g²/‖g‖²`` over every gradient of the first round: an estimate of the
+  Jacobian's column norms) are screened: ``±ε e_j`` is evaluated for each, and the best
+  vertex replaces the weakest start kept for the second round (it is one more start of the
+  diagnostics). ``vertices`` is 60 % of the budget, at most one per coordinate.
+- **L∞**: when the final round has at least one evaluation per coordinate, the rounds after
+  the first run a 1-flip local search instead of APGD (the flips ``x_j → −x_j`` of the
+  coordinates with the smallest first-order loss ``x_j g_j``, four per step, each evaluated
+  with its gradient; the best improving flip is kept). On inputs with more coordinates
+  (images) every round runs APGD.
+
+The plan for a budget ``E`` (evaluations per input): ``E − 4`` less the L1 vertices is
+split into the most starts ``n`` (a power of two, at least 2) whose first round still has
+``≥ 5`` steps (``≥ 3`` on the L1 and L∞ balls), with ``s = ⌊E' / (n·log₂ n)⌋`` steps in
+the first round (``n`` starts × ``s``, ``n/2`` × ``2s``, …, 2 × ``(n/2)s``), and the
+remainder added to the final round. See :meth:`Protocol.plan`.
 
 Named levels (evaluations per input): ``"fast"`` 24 (about the cost of 0.1's ``PGD()``,
 22: for CI), ``"default"`` 100, ``"thorough"`` 400.
@@ -24,23 +39,25 @@ Named levels (evaluations per input): ``"fast"`` 24 (about the cost of 0.1's ``P
 References:
     Croce & Hein, ICML 2020 (APGD; restarts reported with the budget used). Jamieson &
     Talwalkar, Non-stochastic best arm identification and hyperparameter optimization,
-    AISTATS 2016 (successive halving).
+    AISTATS 2016 (successive halving). Croce & Hein, Mind the box, ICML 2021 (L1 attacks
+    are sparse).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 
 from stochrobust._checks import RangeError, StochRobustTypeError, check_int, check_positive
 from stochrobust.sensitivity._ascent import Problem
+from stochrobust.sensitivity._vertex import Energy, flip, screen
 from stochrobust.sensitivity.apgd import APGDState, apgd_run
 from stochrobust.sensitivity.solvers import Solver, scale_count
 
-__all__ = ["LEVELS", "Protocol"]
+__all__ = ["LEVELS", "Plan", "Protocol"]
 
 LEVELS: dict[str, int] = {"fast": 24, "default": 100, "thorough": 400}
 """Named budgets: objective evaluations per input."""
@@ -48,6 +65,8 @@ LEVELS: dict[str, int] = {"fast": 24, "default": 100, "thorough": 400}
 _MIN_STEPS = 5
 _MIN_STEPS_VERTEX = 3
 _FINAL = 4  # the last iterate and its mirror, for the two finalists
+_L1_SHARE = 0.6  # of the budget, for the L1 vertex screening
+_FLIP_WIDTH = 4  # flips evaluated per step of the L∞ search
 
 
 def _budget(budget: object) -> int:
@@ -65,6 +84,24 @@ def _budget(budget: object) -> int:
     return check_int(budget, "budget", minimum=2 * _MIN_STEPS + _FINAL)
 
 
+class Plan(NamedTuple):
+    """How a :class:`Protocol` spends its budget (evaluations per input).
+
+    Attributes:
+        starts: random starts of the first round (a power of two, at least 2).
+        steps: APGD steps per start in the first round (doubling each round).
+        extra: steps added to each of the two finalists' last round.
+        vertices: evaluations of the L1 vertex screening (0 on the other balls).
+        flips: whether the rounds after the first run the L∞ 1-flip search.
+    """
+
+    starts: int
+    steps: int
+    extra: int
+    vertices: int
+    flips: bool
+
+
 def _gather(stack: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``stack[idx[j, b], b]`` for a stack ``(n, B, ...)`` and indices ``(k, B)``."""
     view = idx.reshape(*idx.shape, *([1] * (stack.ndim - 2))).expand(-1, -1, *stack.shape[2:])
@@ -78,7 +115,9 @@ class Protocol(Solver):
     Args:
         budget: objective evaluations per input (an integer ``≥ 14``) or a named level
             ``"fast"`` (24), ``"default"`` (100), ``"thorough"`` (400).
-        eta: APGD's initial step size in radii.
+        eta: APGD's initial step size in radii (large: the sensitivity objectives peak on
+            the sphere, where a long step followed by the projection is a power-iteration
+            step; the checkpoints halve it where the objective peaks inside the ball).
         l1_topk: coordinates moved per L1 step.
 
     Raises:
@@ -104,7 +143,7 @@ class Protocol(Solver):
     levels: ClassVar[dict[str, int]] = LEVELS
 
     budget: int | str = "default"
-    eta: float = 2.0
+    eta: float = 10.0
     l1_topk: int = 1
 
     def __post_init__(self) -> None:
@@ -117,29 +156,45 @@ class Protocol(Solver):
         """The budget in objective evaluations per input."""
         return _budget(self.budget)
 
-    def plan(self, ball: str = "l2") -> tuple[int, int, int]:
-        """``(starts, first-round steps, extra steps of the final round)`` for the budget.
+    def plan(self, ball: str = "l2", size: int | None = None) -> Plan:
+        """How the budget is spent on ``ball`` for inputs of ``size`` coordinates.
 
         Args:
-            ball: the ball; on L1 and L∞ the first round needs only 3 steps (their
-                steepest steps jump between vertices and settle in a few steps, and the
-                optimum of a convex objective is one of many vertices: starts matter more).
+            ball: on L1 and L∞ the first round needs only 3 steps (their steepest steps
+                jump between vertices and settle in a few steps: starts matter more), and
+                the vertex steps of the module docstring are planned.
+            size: coordinates per input (``None``: unknown, taken as large).
 
         Returns:
-            The plan (see the module docstring).
+            The :class:`Plan` (see the module docstring).
 
         Examples:
             >>> Protocol("fast").plan(), Protocol().plan(), Protocol("thorough").plan()
-            ((2, 10, 0), (4, 12, 0), (16, 6, 6))
+            ... # doctest: +NORMALIZE_WHITESPACE
+            (Plan(starts=2, steps=10, extra=0, vertices=0, flips=False),
+             Plan(starts=4, steps=12, extra=0, vertices=0, flips=False),
+             Plan(starts=16, steps=6, extra=6, vertices=0, flips=False))
+            >>> Protocol().plan("l1"), Protocol().plan("linf", size=12)
+            ... # doctest: +NORMALIZE_WHITESPACE
+            (Plan(starts=4, steps=4, extra=3, vertices=57, flips=False),
+             Plan(starts=8, steps=4, extra=0, vertices=0, flips=True))
         """
         e = self.evaluations - _FINAL
-        least = _MIN_STEPS_VERTEX if ball in ("l1", "linf") else _MIN_STEPS
+        polytope = ball in ("l1", "linf")
+        least = _MIN_STEPS_VERTEX if polytope else _MIN_STEPS
+        vertices = 0
+        if ball == "l1":
+            vertices = min(int(_L1_SHARE * e), e - 2 * least, size or e)
+        e -= vertices
         n = 2
         while (2 * n) * int(math.log2(2 * n)) * least <= e:
             n *= 2
         rounds = int(math.log2(n))
         s = e // (n * rounds)
-        return n, s, (e - s * n * rounds) // 2
+        extra = (e - s * n * rounds) // 2
+        last = s * n // 2 + extra  # evaluations of each finalist's last round
+        flips = ball == "linf" and size is not None and last >= size
+        return Plan(n, s, extra, vertices, flips)
 
     def scaled(self, factor: float) -> Protocol:
         """A copy whose budget is scaled by ``factor`` (starts and steps follow the plan).
@@ -154,39 +209,54 @@ class Protocol(Solver):
             RangeError: ``factor ≤ 0``.
 
         Examples:
-            >>> Protocol().scaled(4.0).plan()      # = Protocol("thorough")
+            >>> Protocol().scaled(4.0).plan()[:3]      # = Protocol("thorough")
             (16, 6, 6)
         """
         e = max(2 * _MIN_STEPS + _FINAL, scale_count(self.evaluations, factor))
         return replace(self) if e == self.evaluations else replace(self, budget=e)
 
     def search(self, problem: Problem, *, generator: torch.Generator | None) -> torch.Tensor:
-        """Successive halving over APGD runs (see the module docstring).
+        """Successive halving over APGD runs, with the vertex steps (see the module docstring).
 
         Args:
             problem: the Problem.
             generator: random generator for the starts.
 
         Returns:
-            ``(starts, B)`` the best value each start reached.
+            ``(starts, B)`` the best value each start reached (on L1 the screened vertex is
+            one more start).
         """
-        n, steps, extra = self.plan(problem.ball)
+        plan = self.plan(problem.ball, problem.y[0].numel())
+        n, steps = plan.starts, plan.steps
+        batch, device = problem.y.shape[0], problem.y.device
+        energy = Energy() if problem.ball == "l1" and plan.vertices else None
         states = [APGDState.start(problem.start(generator=generator), self.eta) for _ in range(n)]
-        ids = torch.arange(n, device=problem.y.device).unsqueeze(1).expand(n, problem.y.shape[0])
-        values = torch.full((n, problem.y.shape[0]), float("-inf"), dtype=problem.y.dtype,
-                            device=problem.y.device)  # fmt: skip
+        ids = torch.arange(n, device=device).unsqueeze(1).expand(n, batch)
+        values = torch.full((n + (energy is not None), batch), float("-inf"),
+                            dtype=problem.y.dtype, device=device)  # fmt: skip
+        first = True
         while True:
             last = len(states) == 2
-            run_steps = steps + (extra if last else 0)
-            states = [apgd_run(problem, st, run_steps, l1_topk=self.l1_topk) for st in states]
+            run_steps = steps + (plan.extra if last else 0)
+            if plan.flips and not first:
+                states = [_flip_run(problem, st, run_steps) for st in states]
+            else:
+                states = [
+                    apgd_run(problem, st, run_steps, l1_topk=self.l1_topk, observe=energy)
+                    for st in states
+                ]
+            first = False
             best = torch.stack([st.best_value for st in states])
+            vertex = None
+            if energy is not None:
+                value, vertex = screen(problem, energy, plan.vertices)
+                values[n] = value
+                energy = None
             if last:
                 for j, st in enumerate(states):
                     for d in (st.x, problem.project(-st.x)):
-                        v = problem.evaluate(d)
-                        best[j] = torch.maximum(best[j], v)
-                values = values.scatter(0, ids, best)
-                return values
+                        best[j] = torch.maximum(best[j], problem.evaluate(d))
+                return values.scatter(0, ids, best)
             values = values.scatter(0, ids, best)
             keep = len(states) // 2
             order = best.topk(keep, dim=0).indices  # (keep, B), per sample
@@ -196,7 +266,20 @@ class Protocol(Solver):
             for j in range(keep):
                 g = [_gather(t, order[j : j + 1]).squeeze(0) for t in stacked]
                 states.append(APGDState(g[0], g[1], g[2], g[3], g[4], g[5], g[6], False))
+            if vertex is not None:  # the screened vertex replaces the weakest kept start
+                states[-1] = APGDState.start(vertex, self.eta)
+                ids = torch.cat([ids[:-1], torch.full_like(ids[-1:], n)])
             steps *= 2
+
+
+def _flip_run(problem: Problem, state: APGDState, evaluations: int) -> APGDState:
+    """Continue a run by ``evaluations`` flips of the L∞ 1-flip search from its best point."""
+    width = min(_FLIP_WIDTH, problem.y[0].numel())
+    v, x, g = state.best_value, state.best_x, state.best_grad
+    for rounds, w in ((evaluations // width, width), (1, evaluations % width)):
+        if w:
+            v, x, g = flip(problem, x, g, v, rounds, w)
+    return APGDState(x, x, x, g, v, v, state.eta, False)
 
 
 def default_solver(ball: str = "l2", *, budget: int | str = "default") -> Solver:
@@ -217,7 +300,7 @@ def default_solver(ball: str = "l2", *, budget: int | str = "default") -> Solver
 
     Examples:
         >>> default_solver("l1")
-        Protocol(budget='default', eta=2.0, l1_topk=1)
+        Protocol(budget='default', eta=10.0, l1_topk=1)
     """
     from stochrobust.sensitivity.projections import check_ball
 
@@ -261,7 +344,7 @@ def make_solver(
         >>> make_solver("pgd", steps=40, restarts=4)
         PGD(restarts=4, random_start=True, steps=40, step_size=4.0, momentum=0.75, l1_topk=1,
         mirror=True)
-        >>> make_solver(budget="fast").plan()
+        >>> make_solver(budget="fast").plan()[:3]
         (2, 10, 0)
     """
     from stochrobust.sensitivity.adaptive import CW, AdamAscent

@@ -200,7 +200,7 @@ def test_budget_scales_the_solver_and_is_reported(disk, ys) -> None:
         )
     msg = str(info.value)
     assert "solver = Protocol(budget=25," in msg
-    assert "(scaled from Protocol(budget='default', eta=2.0, l1_topk=1) by the budget 0.25)" in msg
+    assert "(scaled from Protocol(budget='default', eta=10.0, l1_topk=1) by the budget 0.25)" in msg
     assert (
         "attack: converged " in msg and "24 evaluations/input, 2 starts" in msg
     )  # 25 plans 2 x 10 steps + 4
