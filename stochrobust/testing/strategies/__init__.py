@@ -28,6 +28,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without hypothes
         "pip install 'stochrobust[test]' (or pip install hypothesis)"
     ) from exc
 
+from stochrobust.testing.strategies._common import IntRange as IntRange
+from stochrobust.testing.strategies._images import Kind as Kind
 from stochrobust.testing.strategies._images import images, sr_scales_and_images
 from stochrobust.testing.strategies._masks import inpainting_masks
 from stochrobust.testing.strategies._perturbations import perturbations
