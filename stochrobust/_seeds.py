@@ -13,9 +13,24 @@ from typing import TypeAlias
 
 import torch
 
-from stochrobust._checks import ShapeError, StochRobustTypeError, describe
+from stochrobust._checks import (
+    ShapeError,
+    StochRobustTypeError,
+    check_callable,
+    check_int,
+    describe,
+)
 
-__all__ = ["Seeds", "draw", "seed_dims", "tree_cat", "tree_leaves", "tree_map"]
+__all__ = [
+    "Seeds",
+    "check_row_seeds",
+    "check_seed_law",
+    "draw",
+    "seed_dims",
+    "tree_cat",
+    "tree_leaves",
+    "tree_map",
+]
 
 Seeds: TypeAlias = torch.Tensor | Sequence["Seeds"] | Mapping[str, "Seeds"]
 """A seed: a tensor, or a tuple / list / dict of seeds (e.g. one tensor per U-Net level)."""
@@ -90,3 +105,37 @@ def seed_dims(y: torch.Tensor, seeds: Seeds) -> tuple[int, int]:
                 f"got {describe(leaf)}"
             )
     return batch, n
+
+
+def check_seed_law(seed_shape: object, seed_sampler: object) -> tuple[int, ...] | None:
+    """Validate the seed law of an Estimator (at most one of the two); the shape as a tuple."""
+    if seed_shape is not None and seed_sampler is not None:
+        raise StochRobustTypeError(
+            "seed_sampler: expected None when seed_shape is given (pass one of them), "
+            f"got {describe(seed_sampler)}"
+        )
+    if seed_sampler is not None:
+        check_callable(seed_sampler, "seed_sampler")
+    if seed_shape is None:
+        return None
+    if isinstance(seed_shape, int) or not isinstance(seed_shape, Sequence):
+        raise StochRobustTypeError(
+            f"seed_shape: expected a tuple of integers, got {describe(seed_shape)}"
+        )
+    return tuple(check_int(s, "seed_shape", minimum=0) for s in seed_shape)
+
+
+def check_row_seeds(y: torch.Tensor, z: Seeds | None, *, stochastic: bool) -> None:
+    """``z``: seeds with one row per row of ``y`` when ``stochastic``, else ``None``."""
+    if stochastic and z is None:
+        raise StochRobustTypeError("z: expected seeds for a stochastic estimator, got None")
+    if not stochastic and z is not None:
+        raise StochRobustTypeError(
+            f"z: expected None for a deterministic estimator, got {describe(z)}"
+        )
+    for leaf in tree_leaves(z) if z is not None else []:
+        if leaf.ndim < 1 or leaf.shape[0] != y.shape[0]:
+            raise ShapeError(
+                f"z: expected seeds with leading dimension B = {y.shape[0]} (one per "
+                f"row of y; no broadcasting), got {describe(leaf)}"
+            )

@@ -22,9 +22,8 @@ from typing import TypeAlias
 import torch
 from torch import nn
 
+from stochrobust import _fused
 from stochrobust._checks import (
-    ModelError,
-    ShapeError,
     StochRobustTypeError,
     check_batch_input,
     check_callable,
@@ -34,22 +33,12 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust._deprecate import keyword_only_generator, renamed
-from stochrobust._guard import guard, run_model
-from stochrobust._seeds import Seeds, draw, seed_dims, tree_leaves, tree_map
+from stochrobust._guard import guard
+from stochrobust._seeds import Seeds, check_row_seeds, check_seed_law, draw, seed_dims
 
 __all__ = ["Estimator", "Seeds", "as_estimator"]
 
 SeedSampler: TypeAlias = Callable[[int, torch.Tensor, "torch.Generator | None"], Seeds]
-
-
-class _RowSlice:
-    """Callable selecting rows ``start:stop`` of a tensor (binds the loop variables)."""
-
-    def __init__(self, start: int, stop: int) -> None:
-        self.start, self.stop = start, stop
-
-    def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        return t[self.start : self.stop]
 
 
 class Estimator:
@@ -121,21 +110,10 @@ class Estimator:
                 "model: expected a torch model, got an Estimator (use it directly, or "
                 "stochrobust.as_estimator to accept both)"
             )
-        if seed_shape is not None and seed_sampler is not None:
-            raise StochRobustTypeError(
-                "seed_sampler: expected None when seed_shape is given (pass one of them), "
-                f"got {describe(seed_sampler)}"
-            )
-        if seed_shape is not None:
-            if isinstance(seed_shape, int) or not isinstance(seed_shape, Sequence):
-                raise StochRobustTypeError(
-                    f"seed_shape: expected a tuple of integers, got {describe(seed_shape)}"
-                )
-            seed_shape = tuple(check_int(s, "seed_shape", minimum=0) for s in seed_shape)
-        if seed_sampler is not None:
-            check_callable(seed_sampler, "seed_sampler")
-        if max_batch is not None:
-            max_batch = check_int(max_batch, "max_batch", minimum=1)
+        self.model = model
+        self.seed_shape = check_seed_law(seed_shape, seed_sampler)
+        self.seed_sampler = seed_sampler
+        self.max_batch = None if max_batch is None else check_int(max_batch, "max_batch", minimum=1)
         if modules is not None:
             if isinstance(modules, nn.Module) or not isinstance(modules, Sequence):
                 raise StochRobustTypeError(
@@ -147,12 +125,6 @@ class Estimator:
                         f"modules[{j}]: expected an nn.Module, got {describe(m)}"
                     )
         self.modules: tuple[nn.Module, ...] | None = None if modules is None else tuple(modules)
-        self.model = model
-        self.seed_shape: tuple[int, ...] | None = (
-            tuple(seed_shape) if seed_shape is not None else None
-        )
-        self.seed_sampler = seed_sampler
-        self.max_batch = max_batch
         self.eval_mode = bool(eval_mode)
 
     # ------------------------------------------------------------------ properties
@@ -207,26 +179,16 @@ class Estimator:
         batch = y.shape[0]
         if not self.is_stochastic:
             return y.new_empty((batch, n, 0))
-        rows = batch * n
         if self.seed_shape is not None:
-            shape = (rows, *self.seed_shape)
+            shape = (batch * n, *self.seed_shape)
             seeds: Seeds = draw(
                 torch.randn, shape, generator=generator, dtype=y.dtype, device=y.device
             )
         else:
             assert self.seed_sampler is not None
             with self.guarded("Estimator.sample_seeds"):
-                seeds = self.seed_sampler(rows, y, generator)
-
-        def unflatten(t: torch.Tensor) -> torch.Tensor:
-            if not isinstance(t, torch.Tensor) or t.ndim < 1 or t.shape[0] != rows:
-                raise ModelError(
-                    f"seed_sampler: expected tensors with leading dimension {rows} "
-                    f"(= B·n = {batch}·{n}), got {describe(t)}"
-                )
-            return t.reshape(batch, n, *t.shape[1:])
-
-        return tree_map(unflatten, seeds)
+                seeds = self.seed_sampler(batch * n, y, generator)
+        return _fused.split_rows(seeds, batch, n)
 
     # ------------------------------------------------------------------ evaluation
     def __call__(self, y: torch.Tensor, z: Seeds | None = None) -> torch.Tensor:
@@ -251,21 +213,9 @@ class Estimator:
             [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
         """
         y = check_batch_input(y)
-        if self.is_stochastic and z is None:
-            raise StochRobustTypeError("z: expected seeds for a stochastic estimator, got None")
-        if not self.is_stochastic and z is not None:
-            raise StochRobustTypeError(
-                f"z: expected None for a deterministic estimator, got {describe(z)}"
-            )
-        if z is not None:
-            for leaf in tree_leaves(z):
-                if leaf.ndim < 1 or leaf.shape[0] != y.shape[0]:
-                    raise ShapeError(
-                        f"z: expected seeds with leading dimension B = {y.shape[0]} (one per "
-                        f"row of y; no broadcasting), got {describe(leaf)}"
-                    )
+        check_row_seeds(y, z, stochastic=self.is_stochastic)
         with self.guarded("Estimator.__call__"):
-            return self._chunked(y, z, y.shape[0])
+            return _fused.run_chunked(self.model, y, z, self.max_batch)
 
     def forward_seeds(self, y: torch.Tensor, seeds: Seeds) -> torch.Tensor:
         """Evaluate ``G(y_b, z_bk)`` for every input ``b`` and seed ``k``, fused.
@@ -304,12 +254,10 @@ class Estimator:
         batch, n = seed_dims(y, seeds)
         with self.guarded("Estimator.forward_seeds"):
             if not self.is_stochastic:
-                out = self._chunked(y, None, batch)
+                out = _fused.run_chunked(self.model, y, None, self.max_batch)
                 return out.unsqueeze(1).expand(batch, n, *out.shape[1:])
-            rows = batch * n
-            y_rep = y.unsqueeze(1).expand(batch, n, *y.shape[1:]).reshape(rows, *y.shape[1:])
-            z_flat = tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
-            out = self._chunked(y_rep, z_flat, rows)
+            y_rep, z_flat = _fused.repeat_rows(y, n), _fused.flatten_seeds(seeds)
+            out = _fused.run_chunked(self.model, y_rep, z_flat, self.max_batch)
             return out.reshape(batch, n, *out.shape[1:])
 
     def foreach_chunk(
@@ -352,26 +300,10 @@ class Estimator:
             slice(4, 6, None) (2, 2)
         """
         y = check_batch_input(y)
-        batch, n = seed_dims(y, seeds)
-        rows = batch * n
+        _, n = seed_dims(y, seeds)
         with self.guarded("Estimator.foreach_chunk"):
-            if not self.is_stochastic:
-                step = self.max_batch or batch
-                for start in range(0, batch, step):
-                    stop = min(start + step, batch)
-                    out = run_model(self.model, y[start:stop], None)
-                    out = out.unsqueeze(1).expand(stop - start, n, *out.shape[1:])
-                    fn(slice(start * n, stop * n), out.reshape(-1, *out.shape[2:]))
-                return
-            step = self.max_batch or rows
-            count = -(-rows // step)
-            flat = tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
-            for j, start in enumerate(range(0, rows, step)):
-                stop = min(start + step, rows)
-                index = torch.arange(start, stop, device=y.device) // n
-                zc = tree_map(_RowSlice(start, stop), flat)
-                label = f", seed chunk {j + 1}/{count}" if count > 1 else ""
-                fn(slice(start, stop), run_model(self.model, y.index_select(0, index), zc, label))
+            z = seeds if self.is_stochastic else None
+            _fused.foreach_chunk(self.model, y, z, n, fn, self.max_batch)
 
     @renamed(n="n_seeds")
     @keyword_only_generator
@@ -447,19 +379,6 @@ class Estimator:
             buffers=ev,
             declared=self.modules is not None,
         )
-
-    # ------------------------------------------------------------------ internals
-    def _chunked(self, y: torch.Tensor, z: Seeds | None, rows: int) -> torch.Tensor:
-        step = self.max_batch
-        if step is None or rows <= step:
-            return run_model(self.model, y, z)
-        outs = []
-        count = -(-rows // step)
-        for j, start in enumerate(range(0, rows, step)):
-            stop = min(start + step, rows)
-            zc = None if z is None else tree_map(_RowSlice(start, stop), z)
-            outs.append(run_model(self.model, y[start:stop], zc, f", seed chunk {j + 1}/{count}"))
-        return torch.cat(outs, dim=0)
 
 
 def as_estimator(model_or_estimator: Estimator | Callable[..., torch.Tensor]) -> Estimator:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -112,6 +113,38 @@ def test_deterministic_calls_model_once_and_returns_copies(gen: torch.Generator)
     assert out.shape == (3, 50, 3, 4, 4)
     torch.testing.assert_close(out, expected.unsqueeze(1).expand_as(out))
     assert out.stride(1) == 0  # a view, not 50 copies
+
+
+@pytest.mark.parametrize("stochastic", [True, False])
+@pytest.mark.parametrize("max_batch", [None, 1, 4, 7, 100])
+def test_foreach_chunk_covers_each_fused_row_once(
+    stochastic: bool, max_batch: int | None, gen: torch.Generator
+) -> None:
+    # 3 inputs x 5 seeds = 15 fused rows r = b*5 + k; 4 and 7 leave a short last chunk.
+    net = CountingNet(stochastic=stochastic).double().eval()
+    est = Estimator(net, seed_shape=(3, 4, 4) if stochastic else None, max_batch=max_batch)
+    y = torch.rand(3, 2, 4, 4, generator=gen, dtype=torch.float64)
+    seeds = est.sample_seeds(y, 5, generator=gen)
+    got: list[tuple[slice, torch.Tensor]] = []
+    net.calls.clear()
+    with torch.no_grad():
+        est.foreach_chunk(y, seeds, lambda rows, out: got.append((rows, out.clone())))
+        calls = list(net.calls)
+        loop = {
+            b * 5 + k: net(y[b : b + 1], seeds[b : b + 1, k] if stochastic else None)[0]
+            for b in range(3)
+            for k in range(5)
+        }
+    # consecutive chunks from row 0 to row 15, one model call each, of <= max_batch rows
+    assert got[0][0].start == 0 and got[-1][0].stop == 15
+    assert all(a.stop == b.start for (a, _), (b, _) in itertools.pairwise(got))
+    model_rows = 15 if stochastic else 3  # a deterministic model sees each input once
+    step = model_rows if max_batch is None else max_batch
+    assert calls == [min(step, model_rows - s) for s in range(0, model_rows, step)]
+    for rows, out in got:
+        assert out.shape == (rows.stop - rows.start, 3, 4, 4)
+        for i, r in enumerate(range(rows.start, rows.stop)):
+            torch.testing.assert_close(out[i], loop[r], rtol=1e-12, atol=1e-12)
 
 
 def test_plain_callable_and_module_agree(gen: torch.Generator) -> None:

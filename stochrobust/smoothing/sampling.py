@@ -47,8 +47,9 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust._deprecate import renamed
+from stochrobust._fused import flatten_seeds
 from stochrobust._guard import guard
-from stochrobust._seeds import Seeds, draw, tree_map
+from stochrobust._seeds import Seeds, draw
 from stochrobust.estimator import Estimator
 from stochrobust.smoothing.certificates import percentile_index
 
@@ -96,7 +97,7 @@ class _NoiseAndSeeds:
         if not self.base.is_stochastic:
             return g
         seeds = self.base.sample_seeds(y, self.n, generator=generator)
-        return g, tree_map(lambda t: t.reshape(rows, *t.shape[2:]), seeds)
+        return g, flatten_seeds(seeds)
 
 
 def _sample(
