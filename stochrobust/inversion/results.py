@@ -19,10 +19,26 @@ import torch
 __all__ = ["CSGMResult", "ILOResult", "ILOStage", "RangeProjection"]
 
 
-def _best_start(x_hat: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
-    """``x_hat[b, argmin_k loss[b, k]]`` per measurement ``b``."""
-    idx = loss.argmin(dim=1)
-    return x_hat[torch.arange(x_hat.shape[0], device=idx.device), idx]
+class _PerStart:
+    """Reconstructions ``x_hat`` ``(B, K, *out)`` and their errors ``loss`` ``(B, K)``."""
+
+    x_hat: torch.Tensor
+    loss: torch.Tensor
+
+    def best(self) -> torch.Tensor:
+        """The reconstruction of the start with the lowest measurement error, ``(B, *out)``.
+
+        Returns:
+            ``x_hat[b, argmin_k loss[b, k]]`` per measurement ``b``.
+
+        Examples:
+            >>> r = CSGMResult(torch.arange(4.0).reshape(1, 2, 2), torch.zeros(1, 2, 1),
+            ...                torch.tensor([[3.0, 1.0]]), 1)
+            >>> r.best().tolist()                       # start 1 has the lower loss
+            [[2.0, 3.0]]
+        """
+        idx = self.loss.argmin(dim=1)
+        return self.x_hat[torch.arange(self.x_hat.shape[0], device=idx.device), idx]
 
 
 def _mean(t: torch.Tensor) -> str:
@@ -31,7 +47,7 @@ def _mean(t: torch.Tensor) -> str:
 
 
 @dataclass(repr=False)
-class CSGMResult:
+class CSGMResult(_PerStart):
     """What :func:`csgm` returns; every tensor is per measurement ``b`` and start ``k``.
 
     Attributes:
@@ -55,20 +71,6 @@ class CSGMResult:
     z: torch.Tensor
     loss: torch.Tensor
     n_evals: int
-
-    def best(self) -> torch.Tensor:
-        """The reconstruction of the start with the lowest measurement error, ``(B, *out)``.
-
-        Returns:
-            ``x_hat[b, argmin_k loss[b, k]]`` per measurement.
-
-        Examples:
-            >>> r = CSGMResult(torch.arange(4.0).reshape(1, 2, 2), torch.zeros(1, 2, 1),
-            ...                torch.tensor([[3.0, 1.0]]), 1)
-            >>> r.best().tolist()
-            [[2.0, 3.0]]
-        """
-        return _best_start(self.x_hat, self.loss)
 
     def __repr__(self) -> str:
         return (
@@ -120,7 +122,7 @@ class ILOStage:
 
 
 @dataclass(repr=False)
-class ILOResult:
+class ILOResult(_PerStart):
     """What :func:`ilo` returns; tensors are per measurement ``b`` and start ``k``.
 
     Attributes:
@@ -154,21 +156,6 @@ class ILOResult:
     csgm_loss: torch.Tensor
     stages: list[ILOStage] = field(default_factory=list)
     n_evals: int = 0
-
-    def best(self) -> torch.Tensor:
-        """The reconstruction of the start with the lowest measurement error, ``(B, *out)``.
-
-        Returns:
-            ``x_hat[b, argmin_k loss[b, k]]`` per measurement.
-
-        Examples:
-            >>> r = ILOResult(torch.arange(4.0).reshape(1, 2, 2), torch.zeros(1, 2, 1),
-            ...               torch.zeros(1, 2, 1), torch.tensor([[3.0, 1.0]]),
-            ...               torch.tensor([[3.0, 1.0]]))
-            >>> r.best().tolist()
-            [[2.0, 3.0]]
-        """
-        return _best_start(self.x_hat, self.loss)
 
     def __repr__(self) -> str:
         return (
