@@ -20,8 +20,8 @@ from stochrobust.inversion.csgm import csgm
 from stochrobust.inversion.estimator import InversionEstimator
 from stochrobust.inversion.generator import LayeredGenerator, fit_glo
 from stochrobust.inversion.ilo import ilo
-from stochrobust.inversion.range import RangeProjection, project_to_range
-from stochrobust.inversion.results import CSGMResult, ILOResult, ILOStage
+from stochrobust.inversion.range import project_to_range
+from stochrobust.inversion.results import CSGMResult, ILOResult, ILOStage, RangeProjection
 
 __all__ = [
     "CSGMResult",

@@ -17,7 +17,6 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
@@ -35,39 +34,9 @@ from stochrobust.inversion._descent import (
     l2_ball,
     squared_error,
 )
+from stochrobust.inversion.results import RangeProjection
 
-__all__ = ["RangeProjection", "project_to_range"]
-
-
-@dataclass(repr=False)
-class RangeProjection:
-    """What :func:`project_to_range` returns (per row).
-
-    Attributes:
-        u: ``(R, *u_shape)`` the best feasible input found.
-        point: ``(R, *p)`` its image ``G₁(u)``: the new point of the range.
-        residual: ``(R,)`` ``‖G₁(u) − target‖₂``.
-        start_distance: ``(R,)`` ``‖G₁(u₀) − target‖₂`` (``residual ≤ start_distance``).
-        n_evals: evaluations of ``G₁`` per row (``steps + 2``).
-
-    Examples:
-        >>> res = project_to_range(torch.nn.Linear(2, 3), torch.ones(4, 3), torch.zeros(4, 2),
-        ...                        radius=1.0, steps=5)
-        >>> res.u.shape, res.point.shape, res.residual.shape, res.n_evals
-        (torch.Size([4, 2]), torch.Size([4, 3]), torch.Size([4]), 7)
-    """
-
-    u: torch.Tensor
-    point: torch.Tensor
-    residual: torch.Tensor
-    start_distance: torch.Tensor
-    n_evals: int
-
-    def __repr__(self) -> str:
-        return (
-            f"RangeProjection(u={tuple(self.u.shape)}, "
-            f"residual mean={float(self.residual.detach().double().mean()):.4g})"
-        )
+__all__ = ["project_to_range"]
 
 
 def project_to_range(

@@ -1,7 +1,10 @@
-"""The results of :func:`~stochrobust.inversion.csgm` and :func:`~stochrobust.inversion.ilo`.
+"""The results of the inversion functions: CSGM, ILO and the projection back to the range.
 
-Every tensor is per measurement ``b`` and random start ``k`` (leading dims ``(B, K)``);
-``best()`` picks, per measurement, the start with the lowest measurement error.
+The result types of :func:`~stochrobust.inversion.csgm`, :func:`~stochrobust.inversion.ilo`
+and :func:`~stochrobust.inversion.project_to_range`. Every tensor of a CSGM or ILO result is
+per measurement ``b`` and random start ``k`` (leading dims ``(B, K)``); ``best()`` picks,
+per measurement, the start with the lowest measurement error. A range projection's tensors
+are per row.
 
 References:
     [D21] Algorithm 1 (the CSGM solution, the best point of the extended range) and §2.2.
@@ -13,17 +16,38 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["CSGMResult", "ILOResult", "ILOStage"]
+__all__ = ["CSGMResult", "ILOResult", "ILOStage", "RangeProjection"]
 
 
-def _best_start(x_hat: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
-    """``x_hat[b, argmin_k loss[b, k]]`` per measurement ``b``."""
-    idx = loss.argmin(dim=1)
-    return x_hat[torch.arange(x_hat.shape[0], device=idx.device), idx]
+class _PerStart:
+    """Reconstructions ``x_hat`` ``(B, K, *out)`` and their errors ``loss`` ``(B, K)``."""
+
+    x_hat: torch.Tensor
+    loss: torch.Tensor
+
+    def best(self) -> torch.Tensor:
+        """The reconstruction of the start with the lowest measurement error, ``(B, *out)``.
+
+        Returns:
+            ``x_hat[b, argmin_k loss[b, k]]`` per measurement ``b``.
+
+        Examples:
+            >>> r = CSGMResult(torch.arange(4.0).reshape(1, 2, 2), torch.zeros(1, 2, 1),
+            ...                torch.tensor([[3.0, 1.0]]), 1)
+            >>> r.best().tolist()                       # start 1 has the lower loss
+            [[2.0, 3.0]]
+        """
+        idx = self.loss.argmin(dim=1)
+        return self.x_hat[torch.arange(self.x_hat.shape[0], device=idx.device), idx]
+
+
+def _mean(t: torch.Tensor) -> str:
+    """The mean of ``t`` for a ``repr`` (in float64, detached)."""
+    return f"{float(t.detach().double().mean()):.4g}"
 
 
 @dataclass(repr=False)
-class CSGMResult:
+class CSGMResult(_PerStart):
     """What :func:`csgm` returns; every tensor is per measurement ``b`` and start ``k``.
 
     Attributes:
@@ -48,24 +72,10 @@ class CSGMResult:
     loss: torch.Tensor
     n_evals: int
 
-    def best(self) -> torch.Tensor:
-        """The reconstruction of the start with the lowest measurement error, ``(B, *out)``.
-
-        Returns:
-            ``x_hat[b, argmin_k loss[b, k]]`` per measurement.
-
-        Examples:
-            >>> r = CSGMResult(torch.arange(4.0).reshape(1, 2, 2), torch.zeros(1, 2, 1),
-            ...                torch.tensor([[3.0, 1.0]]), 1)
-            >>> r.best().tolist()
-            [[2.0, 3.0]]
-        """
-        return _best_start(self.x_hat, self.loss)
-
     def __repr__(self) -> str:
         return (
             f"CSGMResult(x_hat={tuple(self.x_hat.shape)}, "
-            f"loss mean={float(self.loss.detach().double().mean()):.4g}, "
+            f"loss mean={_mean(self.loss)}, "
             f"n_evals={self.n_evals})"
         )
 
@@ -106,13 +116,13 @@ class ILOStage:
     def __repr__(self) -> str:
         return (
             f"ILOStage(split={self.split}, radius={self.radius:g}, "
-            f"loss mean={float(self.loss.detach().double().mean()):.4g}, "
-            f"residual mean={float(self.residual[-1].detach().double().mean()):.4g})"
+            f"loss mean={_mean(self.loss)}, "
+            f"residual mean={_mean(self.residual[-1])})"
         )
 
 
 @dataclass(repr=False)
-class ILOResult:
+class ILOResult(_PerStart):
     """What :func:`ilo` returns; tensors are per measurement ``b`` and start ``k``.
 
     Attributes:
@@ -147,24 +157,38 @@ class ILOResult:
     stages: list[ILOStage] = field(default_factory=list)
     n_evals: int = 0
 
-    def best(self) -> torch.Tensor:
-        """The reconstruction of the start with the lowest measurement error, ``(B, *out)``.
-
-        Returns:
-            ``x_hat[b, argmin_k loss[b, k]]`` per measurement.
-
-        Examples:
-            >>> r = ILOResult(torch.arange(4.0).reshape(1, 2, 2), torch.zeros(1, 2, 1),
-            ...               torch.zeros(1, 2, 1), torch.tensor([[3.0, 1.0]]),
-            ...               torch.tensor([[3.0, 1.0]]))
-            >>> r.best().tolist()
-            [[2.0, 3.0]]
-        """
-        return _best_start(self.x_hat, self.loss)
-
     def __repr__(self) -> str:
         return (
             f"ILOResult(x_hat={tuple(self.x_hat.shape)}, "
-            f"loss mean={float(self.loss.detach().double().mean()):.4g}, "
+            f"loss mean={_mean(self.loss)}, "
             f"splits={[s.split for s in self.stages]}, n_evals={self.n_evals})"
         )
+
+
+@dataclass(repr=False)
+class RangeProjection:
+    """What :func:`~stochrobust.inversion.project_to_range` returns (per row).
+
+    Attributes:
+        u: ``(R, *u_shape)`` the best feasible input found.
+        point: ``(R, *p)`` its image ``G₁(u)``: the new point of the range.
+        residual: ``(R,)`` ``‖G₁(u) − target‖₂``.
+        start_distance: ``(R,)`` ``‖G₁(u₀) − target‖₂`` (``residual ≤ start_distance``).
+        n_evals: evaluations of ``G₁`` per row (``steps + 2``).
+
+    Examples:
+        >>> from stochrobust.inversion import project_to_range
+        >>> res = project_to_range(torch.nn.Linear(2, 3), torch.ones(4, 3), torch.zeros(4, 2),
+        ...                        radius=1.0, steps=5)
+        >>> res.u.shape, res.point.shape, res.residual.shape, res.n_evals
+        (torch.Size([4, 2]), torch.Size([4, 3]), torch.Size([4]), 7)
+    """
+
+    u: torch.Tensor
+    point: torch.Tensor
+    residual: torch.Tensor
+    start_distance: torch.Tensor
+    n_evals: int
+
+    def __repr__(self) -> str:
+        return f"RangeProjection(u={tuple(self.u.shape)}, residual mean={_mean(self.residual)})"

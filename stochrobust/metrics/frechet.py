@@ -186,13 +186,18 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> torch.Tens
     """
     a = check_features(feats_a, "feats_a")
     b = check_features(feats_b, "feats_b")
+    return _fitted_w2_sq(a, b, "feats_a", "feats_b")
+
+
+def _fitted_w2_sq(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> torch.Tensor:
+    """Squared ``W₂`` between Gaussians fitted to the ``(N, D)`` and ``(M, D)`` features."""
     if a.shape[1] != b.shape[1]:
         raise ShapeError(
-            f"feats_b: expected feature dimension {a.shape[1]} like feats_a, "
-            f"got shape {tuple(b.shape)}"
+            f"{name_b}: expected feature dimension {a.shape[1]} like {name_a}, "
+            f"got features of dimension {b.shape[1]}"
         )
-    mu_a, cov_a = _moments(a, "feats_a")
-    mu_b, cov_b = _moments(b, "feats_b")
+    mu_a, cov_a = _moments(a, name_a)
+    mu_b, cov_b = _moments(b, name_b)
     return _gaussian_w2_sq(mu_a, cov_a, mu_b.to(mu_a.device), cov_b.to(mu_a.device))
 
 
@@ -274,11 +279,4 @@ def fid_from_features(
     with torch.no_grad(), frozen(extractor):
         fr = _extract(extractor, real, bs, "real_images")
         ff = _extract(extractor, fake, bs, "fake_images")
-    if fr.shape[1] != ff.shape[1]:
-        raise ShapeError(
-            f"fake_images: expected features of dimension {fr.shape[1]} like real_images, "
-            f"got {ff.shape[1]}"
-        )
-    mu_a, cov_a = _moments(fr, "real_images")
-    mu_b, cov_b = _moments(ff, "fake_images")
-    return _gaussian_w2_sq(mu_a, cov_a, mu_b.to(mu_a.device), cov_b.to(mu_a.device))
+    return _fitted_w2_sq(fr, ff, "real_images", "fake_images")

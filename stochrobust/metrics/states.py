@@ -13,6 +13,8 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.distributed as dist
 
@@ -205,7 +207,23 @@ class FrechetState(MetricState):
         return gaussian_w2(self.mean_a, cov_a, self.mean_b, cov_b, squared=True)
 
 
-class PSNRState(MeanState):
+class _PairMeanState(MeanState):
+    """A :class:`MeanState` of a per-sample metric ``metric(x, y, data_range=...)``."""
+
+    data_range: float
+    _metric: Callable[..., torch.Tensor]
+
+    def update(self, x: torch.Tensor, y: torch.Tensor) -> None:  # type: ignore[override]
+        """Add the per-sample values of the metric for a batch.
+
+        Args:
+            x: the batch, ``(N, *)`` (images ``(N, C, H, W)`` in ``[0, data_range]`` for SSIM).
+            y: the reference batch, same shape.
+        """
+        super().update(self._metric(x, y, data_range=self.data_range))
+
+
+class PSNRState(_PairMeanState):
     """Mean PSNR over a data set (e.g. [O23] eq. 9 with ``y = x̂(y + δ)``), streaming.
 
     Args:
@@ -228,23 +246,16 @@ class PSNRState(MeanState):
         20.0
     """
 
+    _metric = staticmethod(psnr)
+
     def __init__(
         self, data_range: float = 1.0, *, group: _Group = None, sync_on_compute: bool = True
     ) -> None:
         super().__init__(group=group, sync_on_compute=sync_on_compute)
         self.data_range = data_range
 
-    def update(self, x: torch.Tensor, y: torch.Tensor) -> None:  # type: ignore[override]
-        """Add the per-sample PSNRs of a batch.
 
-        Args:
-            x: first batch ``(N, *)``.
-            y: second batch, same shape.
-        """
-        super().update(psnr(x, y, data_range=self.data_range))
-
-
-class SSIMState(MeanState):
+class SSIMState(_PairMeanState):
     """Mean SSIM over a data set, streaming (per-sample values of :func:`ssim`).
 
     Args:
@@ -267,17 +278,10 @@ class SSIMState(MeanState):
         1.0
     """
 
+    _metric = staticmethod(ssim)
+
     def __init__(
         self, data_range: float = 1.0, *, group: _Group = None, sync_on_compute: bool = True
     ) -> None:
         super().__init__(group=group, sync_on_compute=sync_on_compute)
         self.data_range = data_range
-
-    def update(self, x: torch.Tensor, y: torch.Tensor) -> None:  # type: ignore[override]
-        """Add the per-sample SSIMs of a batch.
-
-        Args:
-            x: images ``(N, C, H, W)`` in ``[0, data_range]``.
-            y: reference images, same shape.
-        """
-        super().update(ssim(x, y, data_range=self.data_range))

@@ -13,8 +13,9 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -31,6 +32,8 @@ from stochrobust.smoothing.sampling import (
 )
 
 __all__ = ["MedianSmoothing"]
+
+_T = TypeVar("_T")
 
 
 class MedianSmoothing(nn.Module):
@@ -104,8 +107,26 @@ class MedianSmoothing(nn.Module):
             f"box={self.box}"
         )
 
-    def _guarded(self, entry: str) -> contextlib.AbstractContextManager[object]:
-        return guard(self.model, entry=f"MedianSmoothing.{entry}", arg="model", freeze=False)
+    def _call(
+        self,
+        entry: str,
+        function: Callable[..., _T],
+        y: torch.Tensor,
+        *args: object,
+        generator: torch.Generator | None,
+        **kwargs: object,
+    ) -> _T:
+        """``function(model, y, *args, ...)`` with this module's batching and box, guarded."""
+        with guard(self.model, entry=f"MedianSmoothing.{entry}", arg="model", freeze=False):
+            return function(
+                self.model,
+                y,
+                *args,
+                generator=generator,
+                max_batch=self.max_batch,
+                box=self.box,
+                **kwargs,
+            )
 
     @renamed(x="y")
     @keyword_only_generator
@@ -129,8 +150,9 @@ class MedianSmoothing(nn.Module):
             >>> m(torch.zeros(1, 4)).shape
             torch.Size([1, 4])
         """
-        with self._guarded("forward"):
-            return self.percentile(y, 0.5, generator=generator)
+        return self._call(
+            "forward", smoothed_percentile, y, self.sigma, 0.5, self.n_samples, generator=generator
+        )
 
     @renamed(x="y")
     @keyword_only_generator
@@ -158,16 +180,7 @@ class MedianSmoothing(nn.Module):
             torch.Size([2, 3, 4])
         """
         n = self.n_samples if n_samples is None else n_samples
-        with self._guarded("sample"):
-            return sample_noisy_outputs(
-                self.model,
-                y,
-                self.sigma,
-                n,
-                generator=generator,
-                max_batch=self.max_batch,
-                box=self.box,
-            )
+        return self._call("sample", sample_noisy_outputs, y, self.sigma, n, generator=generator)
 
     @renamed(x="y")
     @keyword_only_generator
@@ -201,17 +214,9 @@ class MedianSmoothing(nn.Module):
             True
         """
         n = self.n_samples if n_samples is None else n_samples
-        with self._guarded("percentile"):
-            return smoothed_percentile(
-                self.model,
-                y,
-                self.sigma,
-                p,
-                n,
-                generator=generator,
-                max_batch=self.max_batch,
-                box=self.box,
-            )
+        return self._call(
+            "percentile", smoothed_percentile, y, self.sigma, p, n, generator=generator
+        )
 
     @renamed(x="y")
     @keyword_only_generator
@@ -252,17 +257,15 @@ class MedianSmoothing(nn.Module):
             >>> c.indices
             (268, 1733)
         """
-        with self._guarded("certify"):
-            return certify_percentile(
-                self.model,
-                y,
-                eps,
-                self.sigma,
-                n_samples=n_samples,
-                alpha=alpha,
-                p=p,
-                simultaneous=simultaneous,
-                generator=generator,
-                max_batch=self.max_batch,
-                box=self.box,
-            )
+        return self._call(
+            "certify",
+            certify_percentile,
+            y,
+            eps,
+            self.sigma,
+            n_samples=n_samples,
+            alpha=alpha,
+            p=p,
+            simultaneous=simultaneous,
+            generator=generator,
+        )

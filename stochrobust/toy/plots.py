@@ -220,26 +220,21 @@ def plot_sensitivity_recall(
             raise RangeError(f"sensitivity[{i}]: expected a positive finite number, got {s}")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
-    det = [i for i in range(n) if not stochastic[i]]
-    sto = [i for i in range(n) if stochastic[i]]
-    if det:
-        ax.plot(
-            [recall[i] for i in det],
-            [sensitivity[i] for i in det],
-            "o-",
-            color="tab:blue",
-            label="deterministic",
-            ms=7,
-        )
-    if sto:
-        ax.plot(
-            [recall[i] for i in sto],
-            [sensitivity[i] for i in sto],
-            "*",
-            color="tab:red",
-            label="stochastic",
-            ms=14,
-        )
+    kinds = (
+        (False, "o-", "tab:blue", "deterministic", 7),
+        (True, "*", "tab:red", "stochastic", 14),
+    )
+    for kind, style, color, label, size in kinds:
+        rows = [i for i in range(n) if bool(stochastic[i]) is kind]
+        if rows:
+            ax.plot(
+                [recall[i] for i in rows],
+                [sensitivity[i] for i in rows],
+                style,
+                color=color,
+                label=label,
+                ms=size,
+            )
     for i in range(n):
         ax.annotate(
             labels[i],
