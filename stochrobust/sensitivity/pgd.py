@@ -135,12 +135,8 @@ class PGD(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """One restart of projected steepest ascent (see the class docstring).
 
-        Args:
-            problem: the Problem.
-            delta: the start.
-
-        Returns:
-            The last iterate.
+        Arguments and result (the last iterate) as in
+        :meth:`~stochrobust.sensitivity.RestartSolver.ascend`.
         """
         return steepest_ascent(
             problem, delta, self.steps, self.step_size, self.momentum, self.l1_topk
@@ -193,14 +189,10 @@ class FGSM(RestartSolver):
         self.step_size = check_positive(self.step_size, "step_size")
 
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
-        """One random start and one steepest step.
+        """One steepest step from the random start ``delta``.
 
-        Args:
-            problem: the Problem.
-            delta: the start.
-
-        Returns:
-            The stepped point.
+        Arguments as in :meth:`~stochrobust.sensitivity.RestartSolver.ascend`; returns the
+        stepped point.
         """
         return steepest_ascent(problem, delta, 1, self.step_size)
 
@@ -245,11 +237,7 @@ class BIM(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """``steps`` sign steps of ``ε / steps``.
 
-        Args:
-            problem: the Problem.
-            delta: the start.
-
-        Returns:
-            The last iterate.
+        Arguments and result (the last iterate) as in
+        :meth:`~stochrobust.sensitivity.RestartSolver.ascend`.
         """
         return steepest_ascent(problem, delta, self.steps, self.step_size)
