@@ -21,9 +21,19 @@ from typing import Any
 
 import torch
 
+from stochrobust._deprecate import warn_renamed
 from stochrobust.sensitivity.report import RobustnessReport
 
 __all__ = ["AuditReport"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_audit":  # 0.1 location; the engine lives in stochrobust.audit.run
+        warn_renamed("stochrobust.audit.report.run_audit", "stochrobust.audit.run_audit")
+        from stochrobust.audit.run import run_audit
+
+        return run_audit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _f(v: float) -> float | str:
