@@ -137,8 +137,7 @@ class AdamAscent(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """One restart: ``steps`` Adam steps on ``-objective``, projected after each.
 
-        Arguments and result (the last iterate) as in
-        :meth:`~stochrobust.sensitivity.RestartSolver.ascend`.
+        Arguments and result (the last iterate) as in :meth:`RestartSolver.ascend`.
         """
         adam = AdamMoments(delta, self.betas, self.adam_eps)
         for _ in range(self.steps):

@@ -135,8 +135,7 @@ class PGD(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """One restart of projected steepest ascent (see the class docstring).
 
-        Arguments and result (the last iterate) as in
-        :meth:`~stochrobust.sensitivity.RestartSolver.ascend`.
+        Arguments and result (the last iterate) as in :meth:`RestartSolver.ascend`.
         """
         return steepest_ascent(
             problem, delta, self.steps, self.step_size, self.momentum, self.l1_topk
@@ -191,8 +190,7 @@ class FGSM(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """One steepest step from the random start ``delta``.
 
-        Arguments as in :meth:`~stochrobust.sensitivity.RestartSolver.ascend`; returns the
-        stepped point.
+        Arguments as in :meth:`RestartSolver.ascend`; returns the stepped point.
         """
         return steepest_ascent(problem, delta, 1, self.step_size)
 
@@ -237,7 +235,6 @@ class BIM(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """``steps`` sign steps of ``ε / steps``.
 
-        Arguments and result (the last iterate) as in
-        :meth:`~stochrobust.sensitivity.RestartSolver.ascend`.
+        Arguments and result (the last iterate) as in :meth:`RestartSolver.ascend`.
         """
         return steepest_ascent(problem, delta, self.steps, self.step_size)
