@@ -17,7 +17,8 @@ References:
 from stochrobust.audit.html_report import write_report
 from stochrobust.audit.inputs import load_inputs
 from stochrobust.audit.loading import load_model, load_weights, model_source
-from stochrobust.audit.report import AuditReport, run_audit
+from stochrobust.audit.report import AuditReport
+from stochrobust.audit.run import run_audit
 
 __all__ = [
     "AuditReport",

@@ -23,7 +23,8 @@ from stochrobust._checks import check_int, check_number, check_positive
 from stochrobust.audit.html_report import write_report
 from stochrobust.audit.inputs import load_inputs, parse_shape
 from stochrobust.audit.loading import load_model, model_source, oneline
-from stochrobust.audit.report import AuditReport, run_audit
+from stochrobust.audit.report import AuditReport
+from stochrobust.audit.run import run_audit
 from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity.projections import BALLS

@@ -1,11 +1,10 @@
-"""Audit a restoration model at given inputs: eqs. 6, 7, 9, a Lipschitz bound and diversity.
+"""The audit report: per-input and aggregate robustness figures of one model.
 
-:func:`run_audit` attacks every input once (:func:`~stochrobust.sensitivity.sensitivity_at`,
-in chunks of ``batch_size`` inputs) and collects an :class:`AuditReport`: per input the
-eq. 6 value (squared) and its square root, the eq. 9 output PSNR, the AI-PSNR at the
-maximiser, the [O24] Lipschitz lower bound ``‖G(y+δ) − G(y)‖/‖δ‖`` at that maximiser and,
-for stochastic models, the per-pixel standard deviation over a few samples. The report
-prints as a table and serialises to JSON.
+:class:`AuditReport` is what :func:`~stochrobust.audit.run_audit` (in
+:mod:`stochrobust.audit.run`) collects: per input the eq. 6 value (squared) and its square
+root, the eq. 9 output PSNR, the AI-PSNR at the maximiser, the [O24] Lipschitz lower bound
+``‖G(y+δ) − G(y)‖/‖δ‖`` at that maximiser and, for stochastic models, the per-pixel standard
+deviation over a few samples. The report prints as a table and serialises to JSON.
 
 References:
     [O23] eqs. 2, 6, 7, 9, Table 2 (per-pixel std) and Table 3 (``sqrt(R̃)``).
@@ -17,25 +16,24 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from stochrobust._checks import check_batch, check_int, check_model_input, check_positive
-from stochrobust._deprecate import renamed
-from stochrobust._guard import stage
-from stochrobust.errors import ShapeError
-from stochrobust.estimator import Estimator, as_estimator
-from stochrobust.metrics.diversity import per_pixel_std
-from stochrobust.sensitivity.aggregate import RobustnessAggregator
-from stochrobust.sensitivity.protocol import default_solver
+from stochrobust._deprecate import warn_renamed
 from stochrobust.sensitivity.report import RobustnessReport
-from stochrobust.sensitivity.solvers import Solver
-from stochrobust.testing._report import worst_ai_psnr
 
-__all__ = ["AuditReport", "run_audit"]
+__all__ = ["AuditReport"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_audit":  # 0.1 location; the engine lives in stochrobust.audit.run
+        warn_renamed("stochrobust.audit.report.run_audit", "stochrobust.audit.run_audit")
+        from stochrobust.audit.run import run_audit
+
+        return run_audit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _f(v: float) -> float | str:
@@ -45,7 +43,7 @@ def _f(v: float) -> float | str:
 
 @dataclass
 class AuditReport:
-    """Per-input and aggregate robustness figures of one model (see :func:`run_audit`).
+    """What :func:`~stochrobust.audit.run_audit` measures: per-input and aggregate figures.
 
     Attributes:
         robustness: the aggregate of eqs. 3, 7 and 9 over the inputs, with the per-input
@@ -66,6 +64,7 @@ class AuditReport:
         settings: free-form settings recorded in the JSON (model spec, seed, ...).
 
     Examples:
+        >>> from stochrobust.audit import run_audit
         >>> rep = run_audit(lambda y: 2 * y, torch.rand(3, 1, 4, 4), 0.1,
         ...                 generator=torch.Generator().manual_seed(0))
         >>> [round(v, 3) for v in rep.root.tolist()], round(rep.aggregate()["max_lipschitz"], 3)
@@ -122,6 +121,7 @@ class AuditReport:
             and ``mean_diversity`` (``None`` when deterministic).
 
         Examples:
+            >>> from stochrobust.audit import run_audit
             >>> rep = run_audit(lambda y: 3 * y, torch.zeros(2, 4), 0.1)
             >>> round(rep.aggregate()["sqrt_r_tilde"], 4)    # [O23] Table 3: 3 * eps
             0.3
@@ -157,6 +157,7 @@ class AuditReport:
             The indices, worst (largest value) first.
 
         Examples:
+            >>> from stochrobust.audit import run_audit
             >>> rep = run_audit(lambda y: y, torch.zeros(2, 4), 0.1)
             >>> rep.exceeding(0.001), rep.exceeding(0.1), rep.exceeding(max_root=0.05)
             ([0, 1], [], [0, 1])
@@ -177,6 +178,7 @@ class AuditReport:
             ``settings``, ``per_input`` (one dict per input) and ``aggregate``.
 
         Examples:
+            >>> from stochrobust.audit import run_audit
             >>> d = run_audit(lambda y: y, torch.zeros(1, 2), 0.5).to_dict()
             >>> row = d["per_input"].pop()
             >>> sorted(d), row["lipschitz_lower_bound"]
@@ -222,6 +224,7 @@ class AuditReport:
             The label.
 
         Examples:
+            >>> from stochrobust.audit import run_audit
             >>> rep = run_audit(lambda y: y, torch.zeros(2, 3), 0.1, names=["0", "b.png"])
             >>> rep.label(0), rep.label(1)
             ('0', '1: b.png')
@@ -238,6 +241,7 @@ class AuditReport:
             The table (several lines).
 
         Examples:
+            >>> from stochrobust.audit import run_audit
             >>> rep = run_audit(lambda y: y, torch.zeros(3, 2), 0.1, names=["a", "b", "c"])
             >>> print(rep.format_table(max_rows=1).splitlines()[0])
             per input (the 1 most sensitive of 3):
@@ -283,123 +287,3 @@ class AuditReport:
         if a["mean_diversity"] is not None:
             lines.append(f"  mean per-pixel std (diversity)      {a['mean_diversity']:.4g}")
         return "\n".join(lines)
-
-
-def _probe(est: Estimator, y: torch.Tensor, generator: torch.Generator | None) -> None:
-    """One forward pass on the first input; a crash of the model is a ModelError.
-
-    Its seed comes from a generator of its own (on ``generator``'s device), so the caller's
-    generator drives the attacks exactly as in :func:`~stochrobust.sensitivity.robustness`.
-    """
-    own = torch.Generator(device=y.device if generator is None else generator.device)
-    with stage("probe on the first input"), torch.no_grad():
-        est.sample(y[:1], 1, generator=own.manual_seed(0))
-
-
-@renamed(inputs="y", model_or_estimator="estimator", norm="ball",
-          diversity_samples="n_diversity_seeds")  # fmt: skip
-def run_audit(
-    estimator: Estimator | Callable[..., torch.Tensor],
-    y: torch.Tensor,
-    eps: float,
-    *,
-    ball: str = "l2",
-    n_seeds: int = 10,
-    solver: Solver | None = None,
-    generator: torch.Generator | None = None,
-    box: tuple[float, float] | None = None,
-    batch_size: int = 16,
-    n_diversity_seeds: int = 8,
-    names: Sequence[str] | None = None,
-    data_range: float = 1.0,
-) -> AuditReport:
-    """Audit a model's robustness at the inputs ``y`` (the engine of ``stochrobust audit``).
-
-    For each chunk of ``batch_size`` inputs one attack
-    (:func:`~stochrobust.sensitivity.sensitivity_at`), aggregated by
-    :class:`~stochrobust.sensitivity.RobustnessAggregator` — so the same inputs, chunks and
-    generator state give the figures of :func:`~stochrobust.sensitivity.robustness` — and
-    then, for a stochastic estimator, ``n_diversity_seeds`` fused samples per input for
-    :func:`~stochrobust.metrics.per_pixel_std`.
-    The Lipschitz lower bound is taken at the attack's maximiser ``δ`` —
-    ``sqrt(eq. 6) / ‖δ‖₂``, what :func:`~stochrobust.sensitivity.local_lipschitz` returns
-    for that ``δ`` — so no second attack is run. The 0.1 keywords ``inputs``, ``norm`` and
-    ``diversity_samples`` still work and warn ``DeprecationWarning``.
-
-    Args:
-        estimator: an :class:`~stochrobust.Estimator` or a model ``G(y)``.
-        y: the inputs ``(N, *in_shape)``, finite.
-        eps: the radius, ``> 0``.
-        ball: ``"l2"`` (the paper's), ``"linf"`` or ``"l1"``.
-        n_seeds: seeds per input for eq. 6 (stochastic estimators).
-        solver: the attack (default :func:`~stochrobust.sensitivity.default_solver`).
-        generator: random generator (seeds, starts, diversity samples); ``None`` uses
-            torch's global generator.
-        box: ``(lo, hi)`` constraint on ``y + δ`` or ``None``.
-        batch_size: inputs per attack (bounds memory; ``≥ 1``).
-        n_diversity_seeds: seeds per input for the per-pixel std (``≥ 2``).
-        names: one name per input (default ``"0"``, ``"1"``, ...).
-        data_range: peak-to-peak value range of the inputs and outputs (for the PSNRs).
-
-    Returns:
-        An :class:`AuditReport`.
-
-    Raises:
-        ModelError: the model crashes on the inputs, returns a wrong batch size, a
-            non-finite output or does not depend differentiably on its input.
-        RangeError, ShapeError, NonFiniteError, StochRobustTypeError: invalid arguments.
-
-    Shape:
-        - ``y``: ``(N, *in_shape)``; report tensors: ``(N,)``, ``delta`` like ``y``.
-
-    References:
-        [O23] eqs. 6, 7, 9; [O24] (Lipschitz lower bound).
-
-    Examples:
-        >>> import stochrobust as sr
-        >>> est = sr.Estimator(lambda y, z: y + 0.1 * z, seed_shape=(1, 4, 4))
-        >>> rep = run_audit(est, torch.rand(2, 1, 4, 4), 0.1, n_seeds=4,
-        ...                 generator=torch.Generator().manual_seed(0))
-        >>> rep.stochastic, rep.diversity is not None, round(float(rep.root[0]), 3)
-        (True, True, 0.1)
-    """
-    est = as_estimator(estimator)
-    y = check_batch(y, "y")
-    check_model_input(y, "y", data_range if box is None else None)
-    e = check_positive(eps, "eps")
-    chunk = check_int(batch_size, "batch_size", minimum=1)
-    n_div = check_int(n_diversity_seeds, "n_diversity_seeds", minimum=2)
-    used = default_solver(ball) if solver is None else solver
-    label = list(names) if names is not None else [str(i) for i in range(y.shape[0])]
-    if len(label) != y.shape[0]:
-        raise ShapeError(f"names: expected {y.shape[0]} names, got {len(label)}")
-    agg = RobustnessAggregator(
-        e, ball=ball, n_seeds=n_seeds, solver=used, generator=generator, box=box,
-        data_range=data_range,
-    )  # fmt: skip
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("x", "l", "d")}
-    with est.guarded("run_audit", freeze=True, eval_mode=True, arg="estimator"):
-        _probe(est, y, generator)
-        for start in range(0, y.shape[0], chunk):
-            part = y[start : start + chunk]
-            res = agg.attack(est, part)
-            step = res.delta.flatten(1).norm(dim=1)
-            parts["x"].append(res.delta)
-            parts["l"].append(res.root / step.clamp_min(torch.finfo(step.dtype).tiny))
-        if est.is_stochastic:  # after every attack, so that they draw as robustness() does
-            with torch.no_grad():
-                for start in range(0, y.shape[0], chunk):
-                    draws = est.sample(y[start : start + chunk], n_div, generator=generator)
-                    parts["d"].append(per_pixel_std(draws))
-    shape = tuple(int(s) for s in y.shape[1:])
-
-    def cat(key: str) -> torch.Tensor:
-        return torch.cat(parts[key]).detach().cpu()
-
-    rob = agg.value()  # this process's inputs (no collective)
-    return AuditReport(
-        robustness=rob, delta=cat("x"), lipschitz=cat("l"),
-        diversity=cat("d") if parts["d"] else None, eps=e,
-        ai_psnr=worst_ai_psnr(shape, e, ball, data_range), ball=ball, n_seeds=rob.n_seeds,
-        solver=repr(used), stochastic=est.is_stochastic, names=label, input_shape=shape,
-    )  # fmt: skip

@@ -137,12 +137,7 @@ class AdamAscent(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """One restart: ``steps`` Adam steps on ``-objective``, projected after each.
 
-        Args:
-            problem: the Problem.
-            delta: the start.
-
-        Returns:
-            The last iterate.
+        Arguments and result (the last iterate) as in :meth:`RestartSolver.ascend`.
         """
         adam = AdamMoments(delta, self.betas, self.adam_eps)
         for _ in range(self.steps):

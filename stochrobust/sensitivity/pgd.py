@@ -13,14 +13,14 @@ References:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import KW_ONLY, dataclass
+from typing import ClassVar
 
 import torch
 
 from stochrobust._checks import check_int, check_number, check_positive
 from stochrobust.sensitivity._ascent import Problem, steepest
-from stochrobust.sensitivity.solvers import RestartSolver, scale_count
+from stochrobust.sensitivity.solvers import RestartSolver
 
 __all__ = ["BIM", "FGSM", "PGD", "evaluate_last", "steepest_ascent"]
 
@@ -135,12 +135,7 @@ class PGD(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """One restart of projected steepest ascent (see the class docstring).
 
-        Args:
-            problem: the Problem.
-            delta: the start.
-
-        Returns:
-            The last iterate.
+        Arguments and result (the last iterate) as in :meth:`RestartSolver.ascend`.
         """
         return steepest_ascent(
             problem, delta, self.steps, self.step_size, self.momentum, self.l1_topk
@@ -180,7 +175,11 @@ class FGSM(RestartSolver):
         ...                generator=torch.Generator().manual_seed(0))
         >>> torch.allclose(delta.abs(), torch.full((2, 3), 0.1))
         True
+        >>> FGSM(restarts=4).scaled(0.5).restarts  # the budget scales through restarts
+        2
     """
+
+    budget_count: ClassVar[str] = "restarts"
 
     step_size: float = 1.0
 
@@ -189,34 +188,11 @@ class FGSM(RestartSolver):
         self.step_size = check_positive(self.step_size, "step_size")
 
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
-        """One random start and one steepest step.
+        """One steepest step from the random start ``delta``.
 
-        Args:
-            problem: the Problem.
-            delta: the start.
-
-        Returns:
-            The stepped point.
+        Arguments as in :meth:`RestartSolver.ascend`; returns the stepped point.
         """
         return steepest_ascent(problem, delta, 1, self.step_size)
-
-    def scaled(self, factor: float) -> FGSM:
-        """A copy with ``restarts`` scaled by ``factor`` (one step by definition).
-
-        Args:
-            factor: ``> 0``.
-
-        Returns:
-            The scaled copy.
-
-        Raises:
-            RangeError: ``factor ≤ 0``.
-
-        Examples:
-            >>> FGSM(restarts=4).scaled(0.5).restarts
-            2
-        """
-        return dataclasses.replace(self, restarts=scale_count(self.restarts, factor))
 
 
 @dataclass
@@ -259,11 +235,6 @@ class BIM(RestartSolver):
     def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
         """``steps`` sign steps of ``ε / steps``.
 
-        Args:
-            problem: the Problem.
-            delta: the start.
-
-        Returns:
-            The last iterate.
+        Arguments and result (the last iterate) as in :meth:`RestartSolver.ascend`.
         """
         return steepest_ascent(problem, delta, self.steps, self.step_size)

@@ -281,6 +281,9 @@ class RestartSolver(Solver):
         (True, 3)
     """
 
+    budget_count: ClassVar[str] = "steps"
+    """The integer field :meth:`scaled` scales (``"steps"``; ``"restarts"`` for ``FGSM``)."""
+
     _: KW_ONLY
     restarts: int = 1
     random_start: bool = True
@@ -328,7 +331,10 @@ class RestartSolver(Solver):
         """
 
     def scaled(self, factor: float) -> RestartSolver:
-        """A copy with ``steps`` scaled by ``factor`` (:func:`scale_count`); restarts kept.
+        """A copy with its :attr:`budget_count` field scaled by ``factor`` (:func:`scale_count`).
+
+        The other fields are kept (``restarts`` too, unless it is the budget count); a
+        solver without that integer field is copied unchanged.
 
         Args:
             factor: ``> 0``.
@@ -345,11 +351,12 @@ class RestartSolver(Solver):
             PGD(restarts=3, random_start=True, steps=5, step_size=4.0, momentum=0.75, l1_topk=1,
             mirror=True)
         """
-        steps = getattr(self, "steps", None)
-        if not isinstance(steps, int):
+        count = getattr(self, self.budget_count, None)
+        if not isinstance(count, int):
             check_positive(factor, "factor")
             return dataclasses.replace(self)
-        return dataclasses.replace(self, steps=scale_count(steps, factor))  # type: ignore[call-arg]
+        changes: dict[str, Any] = {self.budget_count: scale_count(count, factor)}
+        return dataclasses.replace(self, **changes)
 
 
 def check_solver_type(solver: object, name: str = "solver") -> Solver:

@@ -18,7 +18,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import torch
 
@@ -162,6 +162,31 @@ def _rows(res: SensitivityResult, order: list[int], what: str) -> list[str]:
     ] + rp.more_line(len(order), len(shown), what)  # fmt: skip
 
 
+def _offenders(
+    measured: torch.Tensor, failing: torch.Tensor, mean_holds: bool | None, *, largest: bool
+) -> list[int] | None:
+    """The inputs a failure report lists, worst first, or ``None`` when the assertion holds.
+
+    ``mean_holds`` is ``None`` for ``aggregate="each"`` (the assertion fails at the
+    ``failing`` inputs), else whether the batch mean satisfies the bound (if not, every
+    input is listed).
+    """
+    if mean_holds is None:
+        return rp.worst_first(measured, failing, largest=largest) or None
+    if mean_holds:
+        return None
+    return rp.worst_first(measured, torch.ones_like(failing), largest=largest)
+
+
+def _fail(
+    head: str, res: SensitivityResult, order: list[int], what: str, worst: str, config: list[str]
+) -> NoReturn:
+    """Raise the assertion's report: the headline, the worst inputs, the worst figure."""
+    __tracebackhide__ = _HIDE_ASSERTION_FRAMES
+    lines = [head, "  worst inputs:", *_rows(res, order, what), worst]
+    raise AssertionError("\n".join(lines + config))
+
+
 @renamed(model_or_estimator="estimator", inputs="y")
 def assert_sensitivity_below(
     estimator: Model,
@@ -251,23 +276,22 @@ def assert_sensitivity_below(
     )  # fmt: skip
     measured = res.value if kind == "max_value" else res.root
     what = "eq. 6 value, squared" if kind == "max_value" else "sqrt of the eq. 6 value"
-    above = measured > bound
-    order = rp.worst_first(measured, above, largest=True)
+    mean = None
     if aggregate == "mean":
         means = _batch_means(res)
-        found = means.r_tilde if kind == "max_value" else means.r
-        if found <= bound:
-            return res
+        mean = means.r_tilde if kind == "max_value" else means.r
+    holds = None if mean is None else mean <= bound
+    order = _offenders(measured, measured > bound, holds, largest=True)
+    if order is None:
+        return res
+    if mean is not None:
         eq = "eq. 7" if kind == "max_value" else "eq. 3 (mean of the norms)"
         head = (
             f"stochrobust: mean same-seed sensitivity over {measured.numel()} inputs ({eq}) "
             f"above {kind} = {rp.num(bound)}"
         )
-        order = rp.worst_first(measured, torch.ones_like(above), largest=True)
-        worst = f"  mean {rp.num(found)} vs bound {rp.num(bound)}{rp.ratio(found, bound)}"
+        worst = f"  mean {rp.num(mean)} vs bound {rp.num(bound)}{rp.ratio(mean, bound)}"
     else:
-        if not order:
-            return res
         found = float(measured[order[0]])
         head = (
             f"stochrobust: same-seed sensitivity ({what}) above {kind} = {rp.num(bound)} "
@@ -277,8 +301,7 @@ def assert_sensitivity_below(
             f"  found max {rp.num(found)} at input {order[0]} vs bound "
             f"{rp.num(bound)}{rp.ratio(found, bound)}"
         )
-    lines = [head, "  worst inputs:", *_rows(res, order, "inputs above the bound"), worst]
-    raise AssertionError("\n".join(lines + config))
+    _fail(head, res, order, "inputs above the bound", worst, config)
 
 
 @renamed(model_or_estimator="estimator", inputs="y")
@@ -351,21 +374,18 @@ def assert_output_psnr_above(
         aggregate=aggregate,
     )  # fmt: skip
     psnrs = res.output_psnr
-    below = psnrs < bound
-    if aggregate == "mean":
-        found = _batch_means(res).mean_output_psnr
-        if found >= bound:
-            return res
+    mean = _batch_means(res).mean_output_psnr if aggregate == "mean" else None
+    holds = None if mean is None else mean >= bound
+    order = _offenders(psnrs, psnrs < bound, holds, largest=False)
+    if order is None:
+        return res
+    if mean is not None:
         head = (
             f"stochrobust: mean eq. 9 output PSNR over {psnrs.numel()} inputs below "
             f"min_psnr_db = {rp.db(bound)}"
         )
-        order = rp.worst_first(psnrs, torch.ones_like(below), largest=False)
-        worst = f"  mean {rp.db(found)} vs bound {rp.db(bound)}"
+        worst = f"  mean {rp.db(mean)} vs bound {rp.db(bound)}"
     else:
-        order = rp.worst_first(psnrs, below, largest=False)
-        if not order:
-            return res
         head = (
             f"stochrobust: eq. 9 output PSNR below min_psnr_db = {rp.db(bound)} at "
             f"{len(order)} of {psnrs.numel()} inputs"
@@ -374,5 +394,4 @@ def assert_output_psnr_above(
             f"  found min {rp.db(float(psnrs[order[0]]))} at input {order[0]} vs bound "
             f"{rp.db(bound)}"
         )
-    lines = [head, "  worst inputs:", *_rows(res, order, "inputs below the bound"), worst]
-    raise AssertionError("\n".join(lines + config))
+    _fail(head, res, order, "inputs below the bound", worst, config)

@@ -154,6 +154,17 @@ def test_old_spellings_warn_and_still_work() -> None:
     assert rep.diversity is not None
 
 
+def test_run_audit_at_its_0_1_location_warns_and_is_the_same_function() -> None:
+    from stochrobust.audit import report
+
+    with pytest.warns(DeprecationWarning, match=r"audit\.report\.run_audit is deprecated.*"
+                      r"use stochrobust\.audit\.run_audit"):  # fmt: skip
+        old = report.run_audit
+    assert old is run_audit
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        report.missing  # noqa: B018
+
+
 def test_delta_is_the_maximiser_and_max_root() -> None:
     # G(y) = 3y on the L2 ball of radius 0.2: δ on the sphere, root = 0.6 = 3 ‖δ‖
     y = torch.rand(3, 2, 4, generator=gen(6))

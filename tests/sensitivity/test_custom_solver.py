@@ -65,3 +65,23 @@ def test_more_steps_are_never_worse_and_scaled_scales_the_budget() -> None:
         lambda v: v @ A.T, y, 0.1, solver=NormalisedAscent(steps=40), generator=_gen(1), warn=False
     )
     assert bool((long.value >= short.value - 1e-15).all())
+
+
+@dataclasses.dataclass
+class RestartsBudget(RestartSolver):
+    """Scales through ``restarts`` by naming it, with no ``scaled`` of its own."""
+
+    budget_count = "restarts"
+    steps: int = 7
+
+    def ascend(self, problem: Problem, delta: torch.Tensor) -> torch.Tensor:
+        return delta
+
+
+def test_inherited_scaled_scales_the_field_budget_count_names() -> None:
+    # round(count * factor), halves up, at least 1 (scale_count): 5 * 0.5 = 2.5 -> 3
+    assert RestartsBudget(restarts=5).scaled(0.5) == RestartsBudget(restarts=3, steps=7)
+    assert RestartsBudget(restarts=5).scaled(0.01).restarts == 1
+    # the default names "steps": NormalisedAscent's own rule and the inherited one agree here
+    inherited = RestartSolver.scaled(NormalisedAscent(steps=10, restarts=2), 3)
+    assert inherited == NormalisedAscent(steps=30, restarts=2)
