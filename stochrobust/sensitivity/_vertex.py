@@ -51,7 +51,7 @@ def _better(
     )
 
 
-def screen(problem: Problem, energy: Energy, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+def screen(problem: Problem, energy: Energy, count: int) -> torch.Tensor:
     """Evaluate the L1 vertices ``±ε e_j`` of the ``count`` coordinates with most energy.
 
     The sign is the one with the larger room in the box (the vertex is clipped to the box
@@ -63,7 +63,7 @@ def screen(problem: Problem, energy: Energy, count: int) -> tuple[torch.Tensor, 
         count: vertices evaluated per sample (``count`` evaluations).
 
     Returns:
-        ``(value (B,), delta)`` the best vertex per sample.
+        ``(B,)`` the best vertex value per sample (the Problem keeps the vertex itself).
     """
     assert energy.energy is not None and energy.signed is not None
     y = problem.y
@@ -75,13 +75,11 @@ def screen(problem: Problem, energy: Energy, count: int) -> tuple[torch.Tensor, 
         sign = torch.where(hi - flat >= flat - lo, 1.0, -1.0).to(y.dtype)
     eps = problem.eps.reshape(-1, 1)
     best = torch.full_like(problem.eps, float("-inf"))
-    best_x = torch.zeros_like(y)
     for j in range(top.shape[1]):
         idx = top[:, j : j + 1]
         vertex = torch.zeros_like(flat).scatter(1, idx, sign.gather(1, idx) * eps)
-        x = problem.project(vertex.reshape(y.shape))
-        best, best_x = _better(problem.evaluate(x), x, best, best_x)
-    return best, best_x
+        best = torch.maximum(best, problem.evaluate(problem.project(vertex.reshape(y.shape))))
+    return best
 
 
 def flip(

@@ -18,9 +18,9 @@ so part of the budget goes to vertex steps:
 
 - **L1**: after the first round, the ``vertices`` coordinates with the most gradient energy
   (the sum of ``g²/‖g‖²`` over every gradient of the first round: an estimate of the
-  Jacobian's column norms) are screened: ``±ε e_j`` is evaluated for each, and the best
-  vertex replaces the weakest start kept for the second round (it is one more start of the
-  diagnostics). ``vertices`` is 60 % of the budget, at most one per coordinate.
+  Jacobian's column norms) are screened: ``±ε e_j`` is evaluated for each (the best vertex
+  is one more start of the diagnostics). ``vertices`` is 60 % of the budget, at most one
+  per coordinate.
 - **L∞**: when the final round has at least one evaluation per coordinate, the rounds after
   the first run a 1-flip local search instead of APGD (the flips ``x_j → −x_j`` of the
   coordinates with the smallest first-order loss ``x_j g_j``, four per step, each evaluated
@@ -247,10 +247,8 @@ class Protocol(Solver):
                 ]
             first = False
             best = torch.stack([st.best_value for st in states])
-            vertex = None
             if energy is not None:
-                value, vertex = screen(problem, energy, plan.vertices)
-                values[n] = value
+                values[n] = screen(problem, energy, plan.vertices)
                 energy = None
             if last:
                 for j, st in enumerate(states):
@@ -266,9 +264,6 @@ class Protocol(Solver):
             for j in range(keep):
                 g = [_gather(t, order[j : j + 1]).squeeze(0) for t in stacked]
                 states.append(APGDState(g[0], g[1], g[2], g[3], g[4], g[5], g[6], False))
-            if vertex is not None:  # the screened vertex replaces the weakest kept start
-                states[-1] = APGDState.start(vertex, self.eta)
-                ids = torch.cat([ids[:-1], torch.full_like(ids[-1:], n)])
             steps *= 2
 
 

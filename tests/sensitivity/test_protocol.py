@@ -124,6 +124,21 @@ def test_l1_screening_is_exact_when_it_covers_every_coordinate(seed) -> None:
     assert bool((best.delta.abs().sum(1) <= 0.5 * (1 + 1e-12)).all())
 
 
+def test_l1_screening_ranks_coordinates_by_gradient_energy() -> None:
+    # d = 64 > the 57 vertices the default screens: which coordinates are screened matters.
+    # Random maps ‖A δ‖² (closed form ε²·max_j ‖A e_j‖²); before the screening the protocol
+    # reached 0.77 of the optimal value on its worst sample, with it ≥ 0.94 on every one.
+    a = torch.randn(24, 64, 64, generator=gen(164), dtype=F64)
+    obj = lambda d: torch.einsum("bij,bj->bi", a, d).pow(2).sum(1)  # noqa: E731
+    plan = Protocol().plan("l1", 64)
+    assert 0 < plan.vertices < 64
+    best = Protocol().maximize(obj, torch.zeros(24, 64, dtype=F64), 1.0, ball="l1",
+                               generator=gen(0))  # fmt: skip
+    closed = a.pow(2).sum(1).amax(1)
+    assert bool((best.value <= closed * (1 + 1e-12)).all())
+    assert float((best.value / closed).min()) >= 0.94
+
+
 def test_linf_flip_search_reaches_the_exhaustive_optimum() -> None:
     # ‖A δ‖² on the L∞ ball, d = 8: the optimum is the best of the 256 sign vectors.
     # APGD alone stops at 1-flip local maxima (on these maps the protocol without the flip
