@@ -54,7 +54,8 @@ Wrap any torch generator â€” deterministic ``G(y)`` or stochastic ``G(y, z)`` â€
   per-pixel diversity, PSNR/SSIM.
 
 Everything is imported lazily on first attribute access, so ``import stochrobust`` is
-instant and does not import torch.
+instant and does not import torch; only the exception types of :mod:`stochrobust.errors`
+(a module that imports nothing) are bound at import.
 
 Examples:
     >>> import torch, stochrobust as sr
@@ -68,6 +69,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from stochrobust import errors
+from stochrobust.errors import *  # noqa: F403  (the names in errors.__all__)
+
 __version__ = "0.1.0"
 
 # Public names and the module that defines each; imported on first access so that
@@ -77,15 +81,6 @@ _LAZY = {
     "Estimator": "stochrobust.estimator",
     "as_estimator": "stochrobust.estimator",
     "frozen": "stochrobust._guard",
-    "ModelError": "stochrobust.errors",
-    "NonFiniteError": "stochrobust.errors",
-    "RangeError": "stochrobust.errors",
-    "ShapeError": "stochrobust.errors",
-    "StochRobustError": "stochrobust.errors",
-    "StochRobustTypeError": "stochrobust.errors",
-    "StochRobustWarning": "stochrobust.errors",
-    "ConvergenceWarning": "stochrobust.errors",
-    "GuardWarning": "stochrobust.errors",
 }
 
 _SUBMODULES = (
@@ -118,34 +113,13 @@ if TYPE_CHECKING:  # pragma: no cover
         toy,
     )
     from stochrobust._guard import frozen
-    from stochrobust.errors import (
-        ConvergenceWarning,
-        GuardWarning,
-        ModelError,
-        NonFiniteError,
-        RangeError,
-        ShapeError,
-        StochRobustError,
-        StochRobustTypeError,
-        StochRobustWarning,
-    )
     from stochrobust.estimator import Estimator, as_estimator
 
-__all__ = [
-    "ConvergenceWarning",
-    "Estimator",
-    "GuardWarning",
-    "ModelError",
-    "NonFiniteError",
-    "RangeError",
-    "ShapeError",
-    "StochRobustError",
-    "StochRobustTypeError",
-    "StochRobustWarning",
-    "__version__",
-    "as_estimator",
-    "frozen",
-]
+# The exception types are listed once, in errors.__all__ (``__all__ += submodule.__all__`` is
+# an idiom of the typing spec's library-interface rules; mypy exports them through the
+# wildcard import above).
+__all__ = ["Estimator", "__version__", "as_estimator", "frozen"]
+__all__ += errors.__all__
 
 
 def __getattr__(name: str) -> Any:

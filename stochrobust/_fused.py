@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from stochrobust._checks import ModelError, describe
+from stochrobust._checks import describe
 from stochrobust._guard import run_model
 from stochrobust._seeds import Seeds, tree_map
+from stochrobust.errors import ModelError
 
 __all__ = ["chunks", "flatten_seeds", "foreach_chunk", "repeat_rows", "run_chunked", "split_rows"]
 

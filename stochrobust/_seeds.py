@@ -13,13 +13,8 @@ from typing import TypeAlias
 
 import torch
 
-from stochrobust._checks import (
-    ShapeError,
-    StochRobustTypeError,
-    check_callable,
-    check_int,
-    describe,
-)
+from stochrobust._checks import check_callable, check_int, describe
+from stochrobust.errors import ShapeError, StochRobustTypeError
 
 __all__ = [
     "Seeds",

@@ -31,8 +31,8 @@ def _cmd_version(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
-    from stochrobust._checks import StochRobustError
     from stochrobust.demo import DEFAULT_OUT, run_demo
+    from stochrobust.errors import StochRobustError
 
     mode = "quick" if args.quick else "full"
     print(

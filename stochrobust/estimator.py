@@ -24,7 +24,6 @@ from torch import nn
 
 from stochrobust import _fused
 from stochrobust._checks import (
-    StochRobustTypeError,
     check_batch_input,
     check_callable,
     check_finite,
@@ -35,6 +34,7 @@ from stochrobust._checks import (
 from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust._guard import guard
 from stochrobust._seeds import Seeds, check_row_seeds, check_seed_law, draw, seed_dims
+from stochrobust.errors import StochRobustTypeError
 
 __all__ = ["Estimator", "Seeds", "as_estimator"]
 

@@ -29,15 +29,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from stochrobust._checks import (
-    ShapeError,
-    StochRobustTypeError,
-    check_batch_input,
-    check_callable,
-    check_int,
-    check_number,
-    describe,
-)
+from stochrobust._checks import check_batch_input, check_callable, check_int, check_number, describe
+from stochrobust.errors import ShapeError, StochRobustTypeError
 from stochrobust.estimator import Estimator, as_estimator
 
 __all__ = ["IterativeSampler", "auto_max_batch", "max_batch_for"]

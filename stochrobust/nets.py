@@ -15,12 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stochrobust._checks import (
-    ShapeError,
-    check_image,
-    check_int,
-)
+from stochrobust._checks import check_image, check_int
 from stochrobust._seeds import draw
+from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator
 
 __all__ = ["UNet"]

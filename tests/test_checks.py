@@ -7,12 +7,8 @@ import pytest
 import torch
 
 import stochrobust as sr
+from stochrobust import errors
 from stochrobust._checks import (
-    NonFiniteError,
-    RangeError,
-    ShapeError,
-    StochRobustError,
-    StochRobustTypeError,
     check_data_range,
     check_eps,
     check_features,
@@ -21,6 +17,13 @@ from stochrobust._checks import (
     check_number,
     check_probability,
 )
+from stochrobust.errors import (
+    NonFiniteError,
+    RangeError,
+    ShapeError,
+    StochRobustError,
+    StochRobustTypeError,
+)
 from stochrobust.sensitivity import PGD, RobustnessRegularizer, robustness, sensitivity_at
 from stochrobust.smoothing import MedianSmoothing, sample_noisy_outputs
 
@@ -28,6 +31,41 @@ from stochrobust.smoothing import MedianSmoothing, sample_noisy_outputs
 def test_errors_are_builtin_subclasses() -> None:
     assert issubclass(ShapeError, ValueError) and issubclass(ShapeError, StochRobustError)
     assert issubclass(StochRobustTypeError, TypeError)
+
+
+# The errors stochrobust 0.1 defined in stochrobust._checks (its __all__ in 0.1.0).
+ERRORS_01 = (
+    "ModelError",
+    "NonFiniteError",
+    "RangeError",
+    "ShapeError",
+    "StochRobustError",
+    "StochRobustTypeError",
+)
+
+
+@pytest.mark.parametrize("name", ERRORS_01)
+def test_the_01_spelling_of_an_error_still_resolves_and_warns(name: str) -> None:
+    import stochrobust._checks as checks
+
+    assert name not in vars(checks)  # only the module __getattr__ serves the old spelling
+    with pytest.warns(DeprecationWarning, match=rf"use stochrobust\.errors\.{name}$") as rec:
+        cls = getattr(checks, name)
+    assert cls is getattr(errors, name)
+    assert [w.filename for w in rec] == [__file__]  # attributed to the caller
+    namespace: dict[str, object] = {}
+    with pytest.warns(DeprecationWarning, match=rf"stochrobust\._checks\.{name} is deprecated"):
+        exec(f"from stochrobust._checks import {name}", namespace)  # the 0.1 import statement
+    assert namespace[name] is cls
+
+
+def test_only_the_01_errors_have_an_old_spelling() -> None:
+    import stochrobust._checks as checks
+
+    assert "frozen" in checks.__all__ and not set(checks.__all__) & set(errors.__all__)
+    for name in ("ConvergenceWarning", "StochRobustWarning", "nope"):  # never in 0.1's _checks
+        with pytest.raises(AttributeError, match=f"_checks' has no attribute '{name}'"):
+            getattr(checks, name)
 
 
 def test_messages_name_argument_expectation_and_value() -> None:

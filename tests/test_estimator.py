@@ -9,7 +9,7 @@ from torch import nn
 
 import stochrobust as sr
 from stochrobust import Estimator, as_estimator
-from stochrobust._checks import ModelError, RangeError, ShapeError, StochRobustTypeError
+from stochrobust.errors import ModelError, RangeError, ShapeError, StochRobustTypeError
 
 
 class CountingNet(nn.Module):

@@ -28,6 +28,18 @@ def test_public_names_and_subpackages_resolve() -> None:
         _ = sr.nope
 
 
+def test_every_error_type_is_public_at_the_top_level() -> None:
+    import stochrobust.errors as errors
+
+    # stochrobust.__all__ takes them from errors.__all__, which must list every class there
+    defined = {n for n, v in vars(errors).items() if isinstance(v, type)}
+    assert defined == set(errors.__all__)
+    for name in errors.__all__:
+        assert name in sr.__all__ and getattr(sr, name) is getattr(errors, name)
+        assert issubclass(getattr(sr, name), (sr.StochRobustError, sr.StochRobustWarning))
+    assert len(set(sr.__all__)) == len(sr.__all__)
+
+
 def test_the_equation_index_names_public_symbols_that_exist() -> None:
     # The module docstring maps each implemented paper equation to a public name.
     index = sr.__doc__.split("Wrap any torch generator")[0]

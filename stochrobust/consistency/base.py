@@ -21,13 +21,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from stochrobust._checks import (
-    ShapeError,
-    check_batch,
-    check_image,
-    check_int,
-)
+from stochrobust._checks import check_batch, check_image, check_int
 from stochrobust.consistency._cg import normal_solve
+from stochrobust.errors import ShapeError
 from stochrobust.metrics.quality import psnr
 
 __all__ = ["Downsampling", "LinearOperator"]

@@ -40,14 +40,9 @@ from typing import cast
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    check_finite,
-    check_number,
-    check_tensor,
-)
+from stochrobust._checks import check_finite, check_number, check_tensor
 from stochrobust.consistency.base import Downsampling, _check_divisible
+from stochrobust.errors import RangeError, ShapeError
 
 __all__ = ["BlurDownsample"]
 

@@ -30,18 +30,11 @@ from typing import cast
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    StochRobustTypeError,
-    check_generator,
-    check_int,
-    check_number,
-    describe,
-)
+from stochrobust._checks import check_generator, check_int, check_number, describe
 from stochrobust._deprecate import keyword_only_generator
 from stochrobust.consistency._cg import DEFAULT_MAX_ITER, normal_solve
 from stochrobust.consistency.base import LinearOperator
+from stochrobust.errors import RangeError, ShapeError, StochRobustTypeError
 
 __all__ = ["PartialCirculant"]
 

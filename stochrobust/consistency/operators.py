@@ -22,17 +22,9 @@ from collections.abc import Sequence
 
 import torch
 
-from stochrobust._checks import (
-    NonFiniteError,
-    RangeError,
-    ShapeError,
-    StochRobustTypeError,
-    check_finite,
-    check_number,
-    check_tensor,
-    describe,
-)
+from stochrobust._checks import check_finite, check_number, check_tensor, describe
 from stochrobust.consistency.base import Downsampling, LinearOperator, _nearest_upsample
+from stochrobust.errors import NonFiniteError, RangeError, ShapeError, StochRobustTypeError
 from stochrobust.metrics.quality import psnr
 
 __all__ = ["AvgPoolDownsample", "Colorization", "Inpainting"]

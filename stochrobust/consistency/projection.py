@@ -18,17 +18,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from stochrobust._checks import (
-    ModelError,
-    RangeError,
-    ShapeError,
-    StochRobustTypeError,
-    check_batch,
-    check_callable,
-    check_number,
-    describe,
-)
+from stochrobust._checks import check_batch, check_callable, check_number, describe
 from stochrobust.consistency.base import LinearOperator
+from stochrobust.errors import ModelError, RangeError, ShapeError, StochRobustTypeError
 
 __all__ = ["Consistent", "consistency_psnr", "is_consistent", "project"]
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from stochrobust._checks import RangeError, check_int, check_positive
+from stochrobust._checks import check_int, check_positive
+from stochrobust.errors import RangeError
 from stochrobust.estimator import Estimator
 from stochrobust.toy.data import sample_disk
 from stochrobust.toy.estimators import disk_posterior_estimator, sine_disk_estimator

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 import stochrobust
-from stochrobust._checks import RangeError
 from stochrobust.demo.evaluate import (
     DemoConfig,
     EstimatorResult,
@@ -26,6 +25,7 @@ from stochrobust.demo.evaluate import (
     demo_solver,
     evaluate,
 )
+from stochrobust.errors import RangeError
 from stochrobust.toy.data import sample_disk
 from stochrobust.toy.plots import OutputColumn, plot_outputs, plot_sensitivity_recall
 

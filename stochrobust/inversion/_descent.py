@@ -24,18 +24,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from stochrobust._checks import (
-    ModelError,
-    ShapeError,
-    StochRobustTypeError,
-    check_batch,
-    check_callable,
-    check_int,
-    check_positive,
-    describe,
-)
+from stochrobust._checks import check_batch, check_callable, check_int, check_positive, describe
 from stochrobust._seeds import draw
 from stochrobust.consistency import LinearOperator
+from stochrobust.errors import ModelError, ShapeError, StochRobustTypeError
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 Projection = Callable[[torch.Tensor], torch.Tensor]

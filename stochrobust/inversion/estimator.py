@@ -21,14 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from stochrobust._checks import (
-    RangeError,
-    StochRobustTypeError,
-    check_callable,
-    check_int,
-    describe,
-)
+from stochrobust._checks import check_callable, check_int, describe
 from stochrobust.consistency import LinearOperator
+from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.estimator import Estimator
 from stochrobust.inversion._descent import Chain
 from stochrobust.inversion.csgm import csgm

@@ -22,15 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from stochrobust._checks import (
-    ShapeError,
-    StochRobustTypeError,
-    check_generator,
-    check_image,
-    check_int,
-    check_positive,
-    describe,
-)
+from stochrobust._checks import check_generator, check_image, check_int, check_positive, describe
+from stochrobust.errors import ShapeError, StochRobustTypeError
 from stochrobust.inversion._descent import adam_direction
 
 __all__ = ["LayeredGenerator", "fit_glo"]

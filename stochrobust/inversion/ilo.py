@@ -27,8 +27,6 @@ import torch
 from torch import nn
 
 from stochrobust._checks import (
-    RangeError,
-    StochRobustTypeError,
     check_callable,
     check_generator,
     check_int,
@@ -37,6 +35,7 @@ from stochrobust._checks import (
     frozen,
 )
 from stochrobust.consistency import LinearOperator
+from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.inversion._descent import (
     Chain,
     UserLoss,

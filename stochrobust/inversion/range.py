@@ -20,13 +20,8 @@ from collections.abc import Callable
 
 import torch
 
-from stochrobust._checks import (
-    ShapeError,
-    check_batch,
-    check_callable,
-    check_positive,
-    frozen,
-)
+from stochrobust._checks import check_batch, check_callable, check_positive, frozen
+from stochrobust.errors import ShapeError
 from stochrobust.inversion._descent import (
     check_options,
     descend,

@@ -31,15 +31,8 @@ from typing import NamedTuple
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    StochRobustTypeError,
-    check_features,
-    check_finite,
-    check_ndim,
-    check_tensor,
-)
+from stochrobust._checks import check_features, check_finite, check_ndim, check_tensor
+from stochrobust.errors import RangeError, ShapeError, StochRobustTypeError
 
 __all__ = [
     "BallPairs",

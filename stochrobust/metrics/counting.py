@@ -15,7 +15,8 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
-from stochrobust._checks import StochRobustTypeError, check_features, check_int
+from stochrobust._checks import check_features, check_int
+from stochrobust.errors import StochRobustTypeError
 from stochrobust.metrics.density_coverage import PRDC, prdc, sharded_prdc
 from stochrobust.metrics.distributed import all_gather_uneven, is_distributed
 from stochrobust.metrics.streaming import MetricState

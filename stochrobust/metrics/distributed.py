@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import torch
 import torch.distributed as dist
 
-from stochrobust._checks import StochRobustTypeError
+from stochrobust.errors import StochRobustTypeError
 
 __all__ = [
     "all_gather_uneven",

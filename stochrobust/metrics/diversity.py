@@ -20,16 +20,9 @@ from collections.abc import Callable
 
 import torch
 
-from stochrobust._checks import (
-    ModelError,
-    ShapeError,
-    check_batch,
-    check_finite,
-    check_generator,
-    check_int,
-    check_tensor,
-)
+from stochrobust._checks import check_batch, check_finite, check_generator, check_int, check_tensor
 from stochrobust._deprecate import keyword_only_generator, renamed
+from stochrobust.errors import ModelError, ShapeError
 from stochrobust.estimator import Estimator, as_estimator
 
 __all__ = ["dataset_per_pixel_std", "per_pixel_std"]

@@ -24,9 +24,6 @@ from collections.abc import Callable
 import torch
 
 from stochrobust._checks import (
-    ModelError,
-    RangeError,
-    ShapeError,
     check_callable,
     check_features,
     check_finite,
@@ -36,6 +33,7 @@ from stochrobust._checks import (
     describe,
 )
 from stochrobust._guard import frozen
+from stochrobust.errors import ModelError, RangeError, ShapeError
 
 __all__ = ["fid_from_features", "frechet_distance", "gaussian_w2"]
 

@@ -24,13 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from stochrobust._checks import (
-    ShapeError,
-    check_batch,
-    check_generator,
-    check_int,
-    check_same_shape,
-)
+from stochrobust._checks import check_batch, check_generator, check_int, check_same_shape
+from stochrobust.errors import ShapeError
 from stochrobust.metrics.frechet import frechet_distance
 
 __all__ = ["joint_perceptual_index_gaussian", "joint_perceptual_index_sliced", "joint_samples"]

@@ -15,14 +15,13 @@ from __future__ import annotations
 import torch
 
 from stochrobust._checks import (
-    RangeError,
-    ShapeError,
     check_batch,
     check_image,
     check_int,
     check_positive,
     check_same_shape,
 )
+from stochrobust.errors import RangeError, ShapeError
 from stochrobust.metrics.joint import joint_samples
 from stochrobust.metrics.wasserstein import w2_empirical
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import torch
 import torch.distributed as dist
 
-from stochrobust._checks import ShapeError, check_features, check_tensor
+from stochrobust._checks import check_features, check_tensor
+from stochrobust.errors import ShapeError
 from stochrobust.metrics.frechet import gaussian_w2
 from stochrobust.metrics.quality import psnr, ssim
 from stochrobust.metrics.streaming import MeanState, MetricState, chan_merge

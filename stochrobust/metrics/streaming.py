@@ -38,8 +38,8 @@ from typing import Any, Literal, TypeVar
 import torch
 import torch.distributed as dist
 
-from stochrobust._checks import StochRobustTypeError, check_tensor
-from stochrobust.errors import ShapeError
+from stochrobust._checks import check_tensor
+from stochrobust.errors import ShapeError, StochRobustTypeError
 from stochrobust.metrics.distributed import all_gather_uneven, is_distributed
 
 __all__ = ["MeanState", "MetricState", "Reduction", "chan_merge"]

@@ -16,13 +16,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    check_finite,
-    check_ndim,
-    check_tensor,
-)
+from stochrobust._checks import check_finite, check_ndim, check_tensor
+from stochrobust.errors import RangeError, ShapeError
 
 __all__ = ["optimal_assignment", "w2_dirac", "w2_empirical"]
 

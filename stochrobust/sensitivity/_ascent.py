@@ -15,18 +15,15 @@ from typing import NamedTuple, TypeAlias
 
 import torch
 
-from stochrobust._checks import (
+from stochrobust._checks import check_batch, check_eps, check_generator, describe
+from stochrobust._seeds import draw
+from stochrobust.errors import (
     ModelError,
     NonFiniteError,
     RangeError,
     ShapeError,
     StochRobustTypeError,
-    check_batch,
-    check_eps,
-    check_generator,
-    describe,
 )
-from stochrobust._seeds import draw
 from stochrobust.sensitivity._gradient import gradient_of
 from stochrobust.sensitivity.diagnostics import Diagnostics
 from stochrobust.sensitivity.projections import check_ball, clip_box, project_ball

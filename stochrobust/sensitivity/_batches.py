@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from stochrobust._checks import ShapeError, StochRobustTypeError, describe
+from stochrobust._checks import describe
+from stochrobust.errors import ShapeError, StochRobustTypeError
 
 
 def iter_batches(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from stochrobust._checks import ModelError
+from stochrobust.errors import ModelError
 
 __all__ = ["gradient_of", "not_differentiable"]
 

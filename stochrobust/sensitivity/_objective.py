@@ -16,11 +16,6 @@ from dataclasses import dataclass
 import torch
 
 from stochrobust._checks import (
-    ModelError,
-    NonFiniteError,
-    RangeError,
-    StochRobustError,
-    StochRobustTypeError,
     check_batch_input,
     check_data_range,
     check_eps,
@@ -31,6 +26,13 @@ from stochrobust._checks import (
 )
 from stochrobust._guard import check_input_rank, stage
 from stochrobust._seeds import tree_cat, tree_leaves
+from stochrobust.errors import (
+    ModelError,
+    NonFiniteError,
+    RangeError,
+    StochRobustError,
+    StochRobustTypeError,
+)
 from stochrobust.estimator import Estimator, Seeds, as_estimator
 from stochrobust.metrics.wasserstein import optimal_assignment
 from stochrobust.sensitivity._ascent import check_box

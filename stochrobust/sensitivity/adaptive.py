@@ -17,7 +17,8 @@ from typing import ClassVar
 
 import torch
 
-from stochrobust._checks import RangeError, check_int, check_number, check_positive
+from stochrobust._checks import check_int, check_number, check_positive
+from stochrobust.errors import RangeError
 from stochrobust.sensitivity._ascent import Problem
 from stochrobust.sensitivity.projections import project_l2
 from stochrobust.sensitivity.solvers import RestartSolver

@@ -16,14 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from stochrobust._checks import (
-    ShapeError,
-    StochRobustTypeError,
-    check_int,
-    check_number,
-    check_positive,
-    describe,
-)
+from stochrobust._checks import check_int, check_number, check_positive, describe
+from stochrobust.errors import ShapeError, StochRobustTypeError
 
 __all__ = ["eps_for_psnr", "psnr_for_eps"]
 

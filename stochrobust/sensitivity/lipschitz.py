@@ -32,14 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    check_int,
-    check_number,
-    check_positive,
-    check_tensor,
-)
+from stochrobust._checks import check_int, check_number, check_positive, check_tensor
+from stochrobust.errors import RangeError, ShapeError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity._gradient import gradient_of

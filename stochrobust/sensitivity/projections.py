@@ -22,15 +22,9 @@ from typing import Any
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    check_batch,
-    check_eps,
-    check_same_shape,
-    check_tensor,
-)
+from stochrobust._checks import check_batch, check_eps, check_same_shape, check_tensor
 from stochrobust._deprecate import _UNSET, renamed_argument, warn_renamed
+from stochrobust.errors import RangeError, ShapeError
 
 __all__ = [
     "BALLS",

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from stochrobust._checks import (
-    RangeError,
     check_batch_input,
     check_finite,
     check_int,
@@ -25,6 +24,7 @@ from stochrobust._checks import (
 from stochrobust._deprecate import _UNSET, keyword_only_generator, renamed_argument
 from stochrobust._guard import guard, stage
 from stochrobust._seeds import tree_leaves, tree_map
+from stochrobust.errors import RangeError
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity._ascent import check_box
 from stochrobust.sensitivity._objective import (

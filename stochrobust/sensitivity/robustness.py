@@ -11,13 +11,9 @@ from typing import Any
 
 import torch
 
-from stochrobust._checks import (
-    ShapeError,
-    check_int,
-    check_model_input,
-    check_positive,
-)
+from stochrobust._checks import check_int, check_model_input, check_positive
 from stochrobust._deprecate import _UNSET, renamed_argument
+from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator, as_estimator
 from stochrobust.sensitivity._batches import iter_batches
 from stochrobust.sensitivity.aggregate import RobustnessAggregator

@@ -58,13 +58,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    StochRobustTypeError,
-    check_int,
-    check_positive,
-)
+from stochrobust._checks import check_int, check_positive
 from stochrobust._deprecate import _UNSET, renamed_argument
+from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.sensitivity._ascent import (
     Ascent,
     Objective,

@@ -24,18 +24,10 @@ from dataclasses import dataclass
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    StochRobustTypeError,
-    check_batch,
-    check_generator,
-    check_int,
-    check_positive,
-    describe,
-)
+from stochrobust._checks import check_batch, check_generator, check_int, check_positive, describe
 from stochrobust._deprecate import keyword_only_generator, renamed
 from stochrobust._seeds import draw
+from stochrobust.errors import RangeError, ShapeError, StochRobustTypeError
 
 __all__ = ["NoiseAugmentation", "median_aggregate", "noise_augment"]
 

@@ -20,15 +20,10 @@ from dataclasses import dataclass
 
 import torch
 
-from stochrobust._checks import (
-    StochRobustTypeError,
-    check_int,
-    check_positive,
-    check_probability,
-    describe,
-)
+from stochrobust._checks import check_int, check_positive, check_probability, describe
 from stochrobust._deprecate import renamed
 from stochrobust._guard import guard
+from stochrobust.errors import StochRobustTypeError
 from stochrobust.smoothing.certificates import (
     certified_indices,
     certified_radius,

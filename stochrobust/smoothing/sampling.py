@@ -34,8 +34,6 @@ from collections.abc import Callable
 import torch
 
 from stochrobust._checks import (
-    NonFiniteError,
-    StochRobustTypeError,
     check_batch_input,
     check_callable,
     check_finite,
@@ -50,6 +48,7 @@ from stochrobust._deprecate import renamed
 from stochrobust._fused import flatten_seeds
 from stochrobust._guard import guard
 from stochrobust._seeds import Seeds, draw
+from stochrobust.errors import NonFiniteError, StochRobustTypeError
 from stochrobust.estimator import Estimator
 from stochrobust.smoothing.certificates import percentile_index
 

@@ -22,15 +22,9 @@ from typing import Any, Literal, NoReturn
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    StochRobustTypeError,
-    check_generator,
-    check_model_input,
-    check_number,
-    check_positive,
-)
+from stochrobust._checks import check_generator, check_model_input, check_number, check_positive
 from stochrobust._deprecate import _UNSET, renamed, renamed_argument
+from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.estimator import Estimator
 from stochrobust.sensitivity.aggregate import RobustnessAggregator
 from stochrobust.sensitivity.protocol import default_solver

@@ -13,7 +13,8 @@ import warnings
 
 import torch
 
-from stochrobust._checks import StochRobustTypeError, check_generator, check_number, describe
+from stochrobust._checks import check_generator, check_number, describe
+from stochrobust.errors import StochRobustTypeError
 from stochrobust.smoothing.certify import CertificationWarning, SmoothingCertificate
 from stochrobust.smoothing.median import MedianSmoothing
 from stochrobust.testing import _report as rp

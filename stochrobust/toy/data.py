@@ -17,14 +17,8 @@ import math
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    StochRobustTypeError,
-    check_generator,
-    check_int,
-    check_positive,
-    describe,
-)
+from stochrobust._checks import check_generator, check_int, check_positive, describe
+from stochrobust.errors import RangeError, StochRobustTypeError
 
 __all__ = [
     "ELLIPSE_INNER",

@@ -27,14 +27,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stochrobust._checks import (
-    ShapeError,
-    check_generator,
-    check_int,
-    check_number,
-    check_tensor,
-)
+from stochrobust._checks import check_generator, check_int, check_number, check_tensor
 from stochrobust._seeds import draw
+from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator
 
 __all__ = [

@@ -20,7 +20,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from stochrobust._checks import ShapeError, check_generator, check_int
+from stochrobust._checks import check_generator, check_int
+from stochrobust.errors import ShapeError
 from stochrobust.estimator import Estimator
 from stochrobust.toy.estimators import _check_y, uniform_seed_sampler
 

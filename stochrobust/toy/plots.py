@@ -17,13 +17,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from stochrobust._checks import (
-    RangeError,
-    ShapeError,
-    StochRobustTypeError,
-    check_tensor,
-    describe,
-)
+from stochrobust._checks import check_tensor, describe
+from stochrobust.errors import RangeError, ShapeError, StochRobustTypeError
 
 __all__ = ["OutputColumn", "plot_outputs", "plot_sensitivity_recall"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stochrobust._checks import RangeError, ShapeError
+from stochrobust.errors import RangeError, ShapeError
 from stochrobust.metrics import (
     PRDCState,
     density_coverage,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from stochrobust import Estimator
-from stochrobust._checks import ModelError, NonFiniteError, RangeError, ShapeError
+from stochrobust.errors import ModelError, NonFiniteError, RangeError, ShapeError
 from stochrobust.metrics import dataset_per_pixel_std, per_pixel_std
 
 

@@ -8,7 +8,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from stochrobust._checks import (
+from stochrobust.errors import (
     ModelError,
     NonFiniteError,
     RangeError,

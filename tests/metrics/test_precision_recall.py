@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stochrobust._checks import NonFiniteError, RangeError, ShapeError, StochRobustTypeError
+from stochrobust.errors import NonFiniteError, RangeError, ShapeError, StochRobustTypeError
 from stochrobust.metrics import manifold_radii, precision_recall, realism_score
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from stochrobust._checks import NonFiniteError, RangeError, ShapeError
+from stochrobust.errors import NonFiniteError, RangeError, ShapeError
 from stochrobust.metrics import joint_perceptual_index, psnr, ssim, w2_empirical
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from stochrobust._checks import ShapeError, StochRobustTypeError
+from stochrobust.errors import ShapeError, StochRobustTypeError
 from stochrobust.metrics import (
     CertifiedRateState,
     FrechetState,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from stochrobust._checks import NonFiniteError, RangeError, ShapeError
+from stochrobust.errors import NonFiniteError, RangeError, ShapeError
 from stochrobust.metrics import optimal_assignment, w2_dirac, w2_empirical
 from stochrobust.metrics import wasserstein as wasserstein_module
 

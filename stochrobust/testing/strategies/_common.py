@@ -11,7 +11,8 @@ from typing import TypeVar
 import torch
 from hypothesis import strategies as st
 
-from stochrobust._checks import RangeError, StochRobustTypeError, check_int, check_number
+from stochrobust._checks import check_int, check_number
+from stochrobust.errors import RangeError, StochRobustTypeError
 
 __all__ = ["IntRange", "dtypes_of", "fraction_range", "int_range", "seeded_generator"]
 

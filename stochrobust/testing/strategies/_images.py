@@ -15,7 +15,8 @@ from typing import Literal
 import torch
 from hypothesis import strategies as st
 
-from stochrobust._checks import RangeError, StochRobustTypeError, check_int
+from stochrobust._checks import check_int
+from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.testing.strategies._common import (
     IntRange,
     dtypes_of,

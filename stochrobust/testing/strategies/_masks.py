@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from hypothesis import strategies as st
 
-from stochrobust._checks import RangeError
+from stochrobust.errors import RangeError
 from stochrobust.testing.strategies._common import (
     IntRange,
     fraction_range,

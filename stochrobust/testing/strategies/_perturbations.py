@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import torch
 from hypothesis import strategies as st
 
-from stochrobust._checks import StochRobustTypeError, check_int, check_positive, describe
+from stochrobust._checks import check_int, check_positive, describe
+from stochrobust.errors import StochRobustTypeError
 from stochrobust.sensitivity.projections import check_ball
 from stochrobust.testing.strategies._common import dtypes_of, seeded_generator
 
