@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -30,14 +29,6 @@ from stochrobust._deprecate import warn_renamed
 from stochrobust._guard import frozen
 
 __all__ = ["frozen"]
-
-# For the type checker only: sensitivity/protocol.py still imports these two through their 0.1
-# spelling (it warns at run time; pyproject's pytest filters mute that one module). Delete this
-# block and that filter once it imports them from stochrobust.errors.
-if TYPE_CHECKING:
-    from stochrobust.errors import RangeError, StochRobustTypeError
-
-    __all__ += ["RangeError", "StochRobustTypeError"]
 
 
 def __getattr__(name: str) -> type[errors.StochRobustError]:

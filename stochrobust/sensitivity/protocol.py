@@ -51,7 +51,8 @@ from typing import ClassVar, NamedTuple
 
 import torch
 
-from stochrobust._checks import RangeError, StochRobustTypeError, check_int, check_positive
+from stochrobust._checks import check_int, check_positive
+from stochrobust.errors import RangeError, StochRobustTypeError
 from stochrobust.sensitivity._ascent import Problem
 from stochrobust.sensitivity._vertex import Energy, flip, screen
 from stochrobust.sensitivity.apgd import APGDState, apgd_run
