@@ -40,6 +40,7 @@ from stochrobust.sensitivity.projections import (
 from stochrobust.sensitivity.protocol import (
     LEVELS,
     SOLVER_NAMES,
+    Plan,
     Protocol,
     default_solver,
     make_solver,
@@ -70,6 +71,7 @@ __all__ = [
     "Diagnostics",
     "Exploration",
     "LipschitzBound",
+    "Plan",
     "Problem",
     "Protocol",
     "RestartSolver",
