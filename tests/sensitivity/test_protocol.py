@@ -101,7 +101,7 @@ def test_protocol_spends_exactly_its_budget(level, ball, size) -> None:
     assert (vertices > 0) == (ball == "l1") and vertices <= size
     rounds = int(math.log2(n))
     spent = n * steps * rounds + 2 * extra + vertices + 4
-    assert spent <= LEVELS[level] < spent + 2 + (size if ball == "l1" else 0)
+    assert spent <= LEVELS[level] < spent + 2
     best = solver.maximize(lambda d: d.pow(2).sum(1), torch.zeros(3, size), 1.0, ball=ball,
                            generator=gen())  # fmt: skip
     diag = best.diagnostics
